@@ -1,0 +1,39 @@
+# Two commands a learner needs:  make lab   (set up, open the course)   make test   (set up, run every test)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fdrl-installed
+
+.PHONY: lab test test-fast lint exercises slides bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab lectures/
+
+# Every test, notebooks included, in fast mode (FDRL_FAST=1), on both cores.
+test: $(STAMP)
+	FDRL_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check fdrl_lib tests benchmarks lectures solutions
+
+# Write exercises/ from solutions/ (the one source of every exercise).
+exercises: $(STAMP)
+	$(VENV)/bin/fdrl release
+
+# One reveal.js deck per lecture, offline (reveal.js and MathJax bundled), into build/slides/.
+slides: $(STAMP)
+	$(VENV)/bin/fdrl slides
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[bench]"
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache
