@@ -1,0 +1,170 @@
+"""``fdrl slides``: one offline reveal.js deck per lecture notebook.
+
+nbconvert's ``SlidesExporter`` turns each cell's ``slideshow.slide_type`` metadata into reveal.js
+sections. Its stock template loads reveal.js, MathJax, require.js, jQuery and mermaid from CDNs;
+here a small template on top of it loads reveal.js 5 and MathJax 3 from ``assets/`` next to the
+HTML (vendored in ``fdrl_lib/slides_assets``), so a deck opens from disk with no network.
+
+    fdrl slides                        # every lectures/*.ipynb -> build/slides/<name>.slides.html
+    fdrl slides lectures/01_mdps.ipynb --out /tmp/deck
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+ASSETS_DIR = Path(__file__).parent / "slides_assets"
+ASSETS_NAME = "assets"  # folder next to the HTML that holds reveal.js and MathJax
+REVEAL_PREFIX = f"{ASSETS_NAME}/reveal.js"
+MATHJAX_URL = f"{ASSETS_NAME}/mathjax/tex-chtml-full.js"
+
+# Extends nbconvert's reveal template (nbconvert 7.x, reveal/index.html.j2): every block that
+# would fetch from a CDN is replaced by a local <script>/<link>, and require.js is not needed
+# because reveal.js 5's UMD build defines the globals Reveal and RevealNotes.
+_TEMPLATE = r"""
+{%- extends 'index.html.j2' -%}
+
+{%- block html_head_js -%}
+{%- endblock html_head_js -%}
+
+{% block jupyter_widgets %}
+{% endblock jupyter_widgets %}
+
+{%- block html_head_js_mathjax -%}
+<script>
+window.MathJax = {
+  tex: {
+    inlineMath: [['$', '$'], ['\\(', '\\)']],
+    displayMath: [['$$', '$$'], ['\\[', '\\]']],
+    processEscapes: true,
+    processEnvironments: true,
+    tags: 'none'
+  },
+  chtml: { displayAlign: 'center' },
+  options: { ignoreHtmlClass: 'tex2jax_ignore', processHtmlClass: 'tex2jax_process' },
+  startup: { typeset: true }
+};
+</script>
+<script src="{{ resources.mathjax_url }}" async></script>
+{%- endblock html_head_js_mathjax -%}
+
+{% block footer_js %}
+<script src="{{ resources.reveal.url_prefix }}/dist/reveal.js"></script>
+<script src="{{ resources.reveal.url_prefix }}/plugin/notes/notes.js"></script>
+<script>
+Reveal.initialize({
+  controls: true,
+  progress: true,
+  history: true,
+  hash: true,
+  transition: "{{ resources.reveal.transition | default('slide', true) }}",
+  slideNumber: "{{ resources.reveal.number | default('c/t', true) }}",
+  width: {{ resources.reveal.width | default('1100', true) }},
+  height: {{ resources.reveal.height | default('800', true) }},
+  plugins: [RevealNotes]
+});
+Reveal.on('slidechanged', function (event) {
+  if (window.MathJax && MathJax.typesetPromise) { MathJax.typesetPromise([event.currentSlide]); }
+});
+</script>
+{% endblock footer_js %}
+"""
+
+
+def _exporter():
+    """A SlidesExporter whose every URL points into ``assets/`` (relative to the HTML)."""
+    import jinja2
+    from nbconvert import SlidesExporter
+
+    exporter = SlidesExporter(
+        extra_loaders=[jinja2.DictLoader({"fdrl_reveal.html.j2": _TEMPLATE})],
+        reveal_url_prefix=REVEAL_PREFIX,
+        reveal_theme="white",
+        reveal_transition="none",
+        reveal_number="c/t",
+        reveal_width="1100",
+        reveal_height="800",
+        # Blank the CDN defaults; our template never emits them, and an empty value makes any
+        # block we missed fail the offline test instead of silently reaching the network.
+        require_js_url="",
+        jquery_url="",
+        mermaid_js_url="",
+        mermaid_layout_elk_js_url="",
+        font_awesome_url="",
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    exporter.template_file = "fdrl_reveal.html.j2"
+    exporter.mathjax_url = MATHJAX_URL
+    return exporter
+
+
+def copy_assets(out_dir: str | Path) -> Path:
+    """Copy the vendored reveal.js and MathJax into ``out_dir/assets`` (replacing an old copy)."""
+    target = Path(out_dir) / ASSETS_NAME
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(ASSETS_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def build_deck(notebook: str | Path, out_dir: str | Path, *, copy: bool = True) -> Path:
+    """Write ``out_dir/<notebook stem>.slides.html`` (and, if ``copy``, the assets beside it).
+
+    The notebook is converted as saved: its stored outputs (figures, tables) become the slides'
+    pictures, so commit lecture notebooks with outputs.
+    """
+    import nbformat
+
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise ValueError(f"notebook {str(notebook)!r} does not exist; expected a .ipynb file")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(notebook, as_version=4)
+    body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
+    html = out_dir / f"{notebook.stem}.slides.html"
+    html.write_text(body, encoding="utf-8")
+    if copy:
+        copy_assets(out_dir)
+    return html
+
+
+_ATTR_URL = re.compile(
+    r"""<(script|link|img|iframe)\b[^>]*?\b(src|href)\s*=\s*["']([^"']*)["']""", re.I
+)
+
+
+def referenced_urls(html: str) -> list[str]:
+    """Every ``src``/``href`` of a ``<script>``, ``<link>``, ``<img>`` or ``<iframe>`` tag."""
+    return [match.group(3) for match in _ATTR_URL.finditer(html)]
+
+
+def remote_urls(html: str) -> list[str]:
+    """The referenced URLs that would reach the network (``http://``, ``https://``, ``//host``)."""
+    return [url for url in referenced_urls(html) if re.match(r"^(https?:)?//", url, re.I)]
+
+
+def main_slides(args: argparse.Namespace) -> int:
+    """Entry point of ``fdrl slides``: build every deck, then check none reaches the network."""
+    notebooks: Sequence[str] = getattr(args, "notebooks", None) or sorted(
+        str(path) for path in Path("lectures").glob("*.ipynb")
+    )
+    if not notebooks:
+        print("fdrl slides: no notebooks given and none found in lectures/")
+        return 1
+    out_dir = Path(getattr(args, "out", None) or "build/slides")
+    copy_assets(out_dir)
+    for notebook in notebooks:
+        html = build_deck(notebook, out_dir, copy=False)
+        remote = remote_urls(html.read_text(encoding="utf-8"))
+        if remote:
+            print(f"fdrl slides: {html} still references the network: {remote}")
+            return 1
+        print(f"wrote {html}")
+    print(f"open {out_dir / Path(notebooks[0]).stem}.slides.html in a browser (offline is fine)")
+    return 0
