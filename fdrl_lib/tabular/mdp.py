@@ -269,6 +269,33 @@ class TabularMDP:
             f"terminal states={int(self.terminal.sum())})"
         )
 
+    @classmethod
+    def random(
+        cls,
+        S: int,
+        A: int,
+        gamma: float = 0.9,
+        seed: int = 0,
+        branching: int | None = None,
+        sparse: bool = False,
+    ) -> TabularMDP:
+        """A random MDP for tests and exercises: rewards R(s, a, s') ~ N(0, 1).
+
+        Each (s, a) reaches ``branching`` random next states (default: all S) with Dirichlet
+        probabilities. The same seed gives the same MDP.
+        """
+        rng = np.random.default_rng(seed)
+        k = S if branching is None else int(branching)
+        if not 1 <= k <= S:
+            raise ValueError(f"branching must be in [1, S={S}], got {branching}")
+        P = np.zeros((S, A, S))
+        for s in range(S):
+            for a in range(A):
+                nxt = rng.choice(S, size=k, replace=False)
+                P[s, a, nxt] = rng.dirichlet(np.ones(k))
+        R = rng.normal(size=(S, A, S))
+        return cls(P, R, gamma=gamma, sparse=sparse)
+
     # ------------------------------------------------------------------ Gymnasium
     @classmethod
     def from_env(cls, env: Any, gamma: float = 0.9, *, sparse: bool | None = None) -> TabularMDP:

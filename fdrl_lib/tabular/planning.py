@@ -279,7 +279,9 @@ def soft_value_iteration(
     ``Q_k = R_sa + gamma P V_{k-1}``;  ``V_k = beta log sum_a exp(Q_k / beta)`` (eq. 1.36);
     ``pi_k(a|s) = exp(Q_k(s, a) / beta) / Z`` (eq. 1.37). Computed as a stable log-sum-exp
     (subtract the max first). Terminal states end the episode: V = 0 there, no entropy bonus.
-    As beta -> 0 this is value iteration; as beta -> inf the policy becomes uniform.
+    As beta -> 0 this is value iteration. As beta -> inf the policy becomes uniform in a
+    continuing MDP; in an episodic one the entropy bonus itself pays for staying alive, so the
+    policy then steers away from terminal states instead.
     """
     _check_mdp(mdp)
     beta = float(beta)
