@@ -1,0 +1,88 @@
+"""``check("1.2", value_iteration)``: the visible checks a learner runs inside the notebook.
+
+This is feedback, not grading: it runs in the learner's own kernel, where anything can be
+changed. ``fdrl grade`` runs the same cases (and the hidden ones) from the same exercise
+module, but computes inputs and expected answers in its own process (see runner.py).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from fdrl_lib.grading.spec import Case, Exercise, compare_output
+
+
+def call(exercise: Exercise, function: Callable[..., Any], inputs: dict[str, Any]) -> Any:
+    """Call a learner function the way the grader does: args by position, options by name."""
+    args = [inputs[name] for name in exercise.args]
+    kwargs = {name: inputs[name] for name in exercise.kwargs if inputs.get(name) is not None}
+    return function(*args, **kwargs)
+
+
+def split(exercise: Exercise, result: Any) -> tuple[list[Any] | None, str]:
+    """The returned value(s) as a list with one entry per declared output, or a message."""
+    n = len(exercise.outputs)
+    if n == 1:
+        return [result], ""
+    names = ", ".join(output.name for output in exercise.outputs)
+    if not isinstance(result, (tuple, list)):
+        return None, f"returned one {type(result).__name__}; expected a tuple ({names})"
+    if len(result) != n:
+        return None, f"returned {len(result)} values; expected {n}: ({names})"
+    return list(result), ""
+
+
+def judge(exercise: Exercise, outputs: list[Any], reference: dict[str, Any]) -> tuple[bool, str]:
+    """All outputs right -> (True, ...); else (False, the first wrong output's message)."""
+    messages = []
+    for output, got in zip(exercise.outputs, outputs, strict=True):
+        ok, message = compare_output(output, got, reference)
+        if not ok:
+            return False, message
+        messages.append(message)
+    return True, "; ".join(messages)
+
+
+def _cases(exercise: Exercise, hidden: bool) -> list[Case]:
+    return [case for case in exercise.cases if case.hidden == hidden]
+
+
+def check(number: str, function: Callable[..., Any], *, hidden: bool = False) -> None:
+    """Run exercise ``number``'s visible cases (``hidden=True``: the hidden ones) on ``function``.
+
+    Prints one line per case and raises AssertionError when any case fails (so nbgrader's
+    autograder, which restores the hidden tests, scores the cell 0).
+    """
+    from fdrl_lib.grading.exercises import lecture_of
+
+    exercise = lecture_of(number).exercise(number)
+    failed = []
+    for case in _cases(exercise, hidden):
+        inputs = case.make_inputs()
+        reference = exercise.reference(inputs)
+        try:
+            result = call(exercise, function, inputs)
+        except NotImplementedError:
+            print(f"✗ {case.name}: not written yet (NotImplementedError)")
+            failed.append(case.name)
+            continue
+        except Exception as error:
+            print(f"✗ {case.name}: raised {type(error).__name__}: {error}")
+            print("".join(traceback.format_exception(error)[-3:]).rstrip())
+            failed.append(case.name)
+            continue
+        outputs, message = split(exercise, result)
+        ok = outputs is not None
+        if ok:
+            ok, message = judge(exercise, outputs, reference)
+        print(("✓ " if ok else "✗ ") + case.name + ("" if ok else f": {message}"))
+        if not ok:
+            failed.append(case.name)
+    kind = "hidden" if hidden else "visible"
+    if failed:
+        raise AssertionError(
+            f"Exercise {number}: {len(failed)} {kind} case(s) failed; reread {exercise.equations}"
+        )
+    print(f"Exercise {number}: all {kind} cases pass.")

@@ -1,0 +1,719 @@
+"""``fdrl grade``: score exercise notebooks so that a submission cannot forge its score.
+
+Trust boundary: this process is trusted, the learner's kernel is not.
+
+1. This process reads the submission as data, builds every case's inputs from fixed seeds and
+   computes the expected answers with ``fdrl_lib.tabular`` (all before any learner code runs).
+2. A fresh kernel (own process, memory cap, time limits) runs the learner's code cells, minus
+   the check cells (the grader brings its own checks), then a small harness that calls each
+   learner function on the inputs and writes the outputs as numbers (``.npz``,
+   ``allow_pickle=False``, tagged with a per-run nonce) into a folder this process owns.
+3. This process reads those numbers back and compares them with the answers from step 1.
+   What the kernel printed, patched or wrote elsewhere never reaches a verdict; anything it did
+   not deliver scores 0 with a message saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fdrl_lib.grading import GRADER_VERSION
+from fdrl_lib.grading.checking import judge
+from fdrl_lib.grading.notebook import is_check_cell, nbgrader_meta, source_hash, strip_hidden
+from fdrl_lib.grading.sandbox import HARNESS, Execution, Kernel, Limits
+from fdrl_lib.grading.spec import Case, Exercise, Lecture
+
+# ----------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class CaseResult:
+    name: str
+    hidden: bool
+    points: float
+    earned: float
+    message: str
+    detail: str = ""  # the learner's traceback, warnings
+    grid: list[list[dict[str, Any] | None]] | None = None  # per cell: got, expected, ok
+
+
+@dataclass
+class PartResult:
+    number: str
+    title: str
+    function: str
+    equations: str
+    points: float
+    score: float = 0.0
+    cases: list[CaseResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    notebook: str
+    learner: str
+    exercise: str | None
+    sha256: str
+    grader_version: str = GRADER_VERSION
+    score: float = 0.0
+    max_score: float = 0.0
+    parts: list[PartResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None  # the notebook could not be graded at all (still scored: 0)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        parts = [
+            PartResult(**{**p, "cases": [CaseResult(**c) for c in p["cases"]]})
+            for p in data["parts"]
+        ]
+        return cls(**{**data, "parts": parts})
+
+
+# ----------------------------------------------------------------------------------------------
+# The grading plan: inputs and expected answers, computed here before any learner code runs.
+
+
+@dataclass
+class PlannedCase:
+    case_id: str
+    case: Case
+    inputs: dict[str, Any]
+    reference: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    lecture: Lecture
+    cases: dict[str, list[PlannedCase]]  # exercise number -> its cases
+    manifest: dict[str, Any]
+
+
+def make_plan(lecture: Lecture) -> Plan:
+    from fdrl_lib.grading.release import load_manifest
+
+    cases: dict[str, list[PlannedCase]] = {}
+    for exercise in lecture.exercises:
+        planned = []
+        for i, case in enumerate(exercise.cases):
+            inputs = case.make_inputs()
+            reference = {k: np.array(v, copy=True) for k, v in exercise.reference(inputs).items()}
+            planned.append(PlannedCase(f"e{exercise.number}c{i}", case, inputs, reference))
+        cases[exercise.number] = planned
+    return Plan(lecture, cases, load_manifest(lecture.name))
+
+
+_PLANS: dict[str, Plan] = {}
+
+
+def plan_for(name: str) -> Plan:
+    from fdrl_lib.grading.exercises import lectures
+
+    if name not in _PLANS:
+        _PLANS[name] = make_plan(lectures()[name])
+    return _PLANS[name]
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading a submission
+
+
+def _read_notebook(data: bytes) -> tuple[Any, str | None]:
+    import nbformat
+
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return None, f"this file is not a notebook (not valid JSON: {error})"
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        return None, "this file is not a notebook (no list of cells)"
+    try:
+        nb = nbformat.from_dict(raw)
+        if nb.get("nbformat", 4) != 4:
+            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception as error:
+        return None, f"this notebook could not be read ({type(error).__name__}: {error})"
+    for cell in nb.cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            return None, "this notebook has a malformed cell (no cell_type)"
+        source = cell.get("source", "")
+        cell["source"] = "".join(source) if isinstance(source, list) else str(source)
+    return nb, None
+
+
+def detect_exercise(nb: Any, path: Path, known: dict[str, Lecture]) -> str | None:
+    """The notebook's exercise: its metadata, else its grade_ids, else its file name."""
+    declared = nb.metadata.get("fdrl", {}) if isinstance(nb.metadata, dict) else {}
+    if isinstance(declared, dict) and declared.get("exercise"):
+        return str(declared["exercise"])
+    ids = {str(nbgrader_meta(cell).get("grade_id")) for cell in nb.cells}
+    for name, lecture in known.items():
+        if ids & {e.grade_id for e in lecture.exercises} | {e.check_id for e in lecture.exercises}:
+            return name
+    for name in known:
+        if name in path.stem:
+            return name
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Grading one submission
+
+
+def grade_notebook(
+    path: str | Path, exercise: str | None = None, limits: Limits | None = None
+) -> Report:
+    """Grade one notebook file. Never raises on bad work: problems become messages and zeros."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return Report(str(path), path.stem, exercise, "", error=f"cannot read {path}: {error}")
+    return grade_bytes(data, path, exercise=exercise, limits=limits)
+
+
+def _empty_parts(lecture: Lecture, why: str) -> list[PartResult]:
+    parts = []
+    for ex in lecture.exercises:
+        part = PartResult(ex.number, ex.title, ex.function, ex.equations, ex.points)
+        part.cases = [CaseResult(c.name, c.hidden, c.points, 0.0, why) for c in ex.cases]
+        parts.append(part)
+    return parts
+
+
+def grade_bytes(
+    data: bytes,
+    path: Path,
+    exercise: str | None = None,
+    limits: Limits | None = None,
+) -> Report:
+    from fdrl_lib.grading.exercises import lectures
+
+    start = time.monotonic()
+    limits = limits or Limits()
+    known = lectures()
+    report = Report(str(path), path.stem, exercise, hashlib.sha256(data).hexdigest())
+    nb, error = _read_notebook(data)
+    detected = detect_exercise(nb, path, known) if nb is not None else None
+    name = exercise or detected
+    if name not in known:
+        report.error = error or (
+            f"this notebook declares exercise {detected!r}, which this grader does not know; "
+            f"expected one of {sorted(known)}"
+        )
+        report.exercise = name
+        return report
+    report.exercise = name
+    plan = plan_for(name)  # before any learner code runs
+    lecture = plan.lecture
+    report.max_score = float(sum(ex.points for ex in lecture.exercises))
+    if nb is None or (detected is not None and detected != name):
+        report.error = error or (
+            f"this notebook is exercise {detected!r}, not {name!r}: submit the {name} notebook"
+        )
+        report.parts = _empty_parts(lecture, "not graded: " + report.error)
+        report.seconds = time.monotonic() - start
+        return report
+    try:
+        _grade(nb, plan, report, limits)
+    except Exception as error:  # last line of defence: the grader itself must not crash
+        import traceback
+
+        report.error = f"internal grader error ({type(error).__name__}: {error}); please report"
+        report.notes.append(traceback.format_exc()[-2000:])
+        report.parts = report.parts or _empty_parts(lecture, "not graded: internal error")
+    report.score = float(sum(part.score for part in report.parts))
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _cell_notes(nb: Any, plan: Plan) -> dict[str, str]:
+    """grade_id -> 'changed' | 'deleted' for check cells that differ from the released ones."""
+    present = {}
+    for cell in nb.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id is not None:
+            present[str(grade_id)] = cell
+    notes = {}
+    for grade_id, info in plan.manifest.get("cells", {}).items():
+        if not info.get("check"):
+            continue
+        cell = present.get(grade_id)
+        if cell is None or not is_check_cell(cell):
+            notes[grade_id] = "deleted"
+        elif source_hash(strip_hidden(cell.source)) != info["hash"]:
+            notes[grade_id] = "changed"
+    return notes
+
+
+def _learner_cells(nb: Any) -> list[tuple[int, str]]:
+    """(cell number, source) of every code cell the kernel should run: all but check cells."""
+    return [
+        (i, cell.source)
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and not is_check_cell(cell) and cell.source.strip()
+    ]
+
+
+def _first_line(source: str) -> str:
+    line = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
+def _grade(nb: Any, plan: Plan, report: Report, limits: Limits) -> None:
+    lecture = plan.lecture
+    cell_notes = _cell_notes(nb, plan)
+    nonce = secrets.token_hex(16)
+    run_dir = Path(tempfile.mkdtemp(prefix="fdrl-grade-"))
+    produced: dict[str, tuple[dict[str, Any], dict[str, np.ndarray]] | None] = {}
+    not_checked: dict[str, str] = {}
+    try:
+        inputs_path = run_dir / f"inputs-{nonce}.npz"
+        arrays = {}
+        for planned in (pc for cases in plan.cases.values() for pc in cases):
+            for key, value in planned.inputs.items():
+                if value is not None:
+                    arrays[f"{planned.case_id}/{key}"] = np.asarray(value)
+        np.savez(inputs_path, **arrays)
+
+        with Kernel(limits) as kernel:
+            death = "the kernel did not start" if kernel.dead else ""
+            for index, source in _learner_cells(nb):
+                if kernel.dead:
+                    break
+                done = kernel.run(source, limits.cell_timeout)
+                note = _execution_note(done, index, source, limits)
+                if note:
+                    report.notes.append(note)
+                if done.status == "died" or kernel.dead:
+                    death = f"while running your cell {index} (`{_first_line(source)}`)"
+            if not kernel.dead:
+                setup = kernel.run(HARNESS, limits.cell_timeout)
+                if setup.status != "ok":
+                    death = death or "the grading harness could not be defined"
+                    kernel.dead = kernel.dead or setup.status == "died"
+            for ex in lecture.exercises:
+                if kernel.dead:
+                    not_checked[ex.number] = (
+                        f"not checked: the kernel died before exercise {ex.number} was checked"
+                        + (f" ({death})" if death else "")
+                    )
+                    continue
+                out = run_dir / f"out-{ex.number}-{nonce}"
+                spec = {
+                    "nonce": nonce,
+                    "number": ex.number,
+                    "function": ex.function,
+                    "args": list(ex.args),
+                    "kwargs": list(ex.kwargs),
+                    "isolate": {n: lecture.kernel_references[n] for n in ex.isolate},
+                    "cases": [pc.case_id for pc in plan.cases[ex.number]],
+                    "inputs": str(inputs_path),
+                    "out": str(out),
+                    "n_outputs": len(ex.outputs),
+                    "case_timeout": limits.case_timeout,
+                }
+                budget = limits.case_timeout * len(ex.cases) + 10
+                done = kernel.run(f"__fdrl_produce__({json.dumps(json.dumps(spec))})", budget)
+                if done.status == "died" or kernel.dead:
+                    death = f"while exercise {ex.number} ({ex.function}) was being checked"
+                elif done.status != "ok":
+                    report.notes.append(
+                        f"checking exercise {ex.number} stopped early: {done.ename or done.status}"
+                        f" {done.evalue}".rstrip()
+                    )
+                produced[ex.number] = _read_outputs(out, nonce, ex.number)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+    for ex in lecture.exercises:
+        part = PartResult(ex.number, ex.title, ex.function, ex.equations, ex.points)
+        state = cell_notes.get(ex.check_id)
+        if state:
+            part.notes.append(
+                f"your check cell for exercise {ex.number} ({ex.check_id}) was {state}; "
+                "the grader ran its own copy of the checks"
+            )
+        _judge_part(ex, plan.cases[ex.number], produced.get(ex.number), not_checked, part)
+        part.score = float(sum(case.earned for case in part.cases))
+        report.parts.append(part)
+
+
+def _execution_note(done: Execution, index: int, source: str, limits: Limits) -> str:
+    where = f"cell {index} (`{_first_line(source)}`)"
+    flood = ""
+    if done.output_bytes > limits.output_kb * 1024:
+        flood = f"; it printed {done.output_bytes / 2**20:.1f} MB, most of it was dropped"
+    if done.status == "ok":
+        return f"{where} ran{flood}" if flood else ""
+    if done.status == "error":
+        if done.ename == "NotImplementedError":
+            return f"{where} raised NotImplementedError: {done.evalue} (not written yet){flood}"
+        return f"{where} raised {done.ename}: {done.evalue}{flood}\n{done.traceback}"
+    if done.status == "timeout":
+        return f"{where} ran longer than {limits.cell_timeout:g} s and was stopped{flood}"
+    return f"{where} killed the kernel ({done.evalue or 'it exited or ran out of memory'}){flood}"
+
+
+def _read_outputs(
+    out: Path, nonce: str, number: str
+) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """The kernel's status and outputs, or None when missing, forged or unreadable."""
+    status_path, arrays_path = Path(str(out) + ".json"), Path(str(out) + ".npz")
+    try:
+        if not status_path.exists() or status_path.stat().st_size > 2**20:
+            return None
+        status = json.loads(status_path.read_text())
+        if status.get("nonce") != nonce or status.get("number") != number:
+            return None
+        arrays: dict[str, np.ndarray] = {}
+        if arrays_path.exists() and arrays_path.stat().st_size < 256 * 2**20:
+            with np.load(arrays_path, allow_pickle=False) as data:
+                arrays = {key: np.array(data[key]) for key in data.files}
+        return status, arrays
+    except Exception:
+        return None
+
+
+def _judge_part(
+    ex: Exercise,
+    planned: list[PlannedCase],
+    produced: tuple[dict[str, Any], dict[str, np.ndarray]] | None,
+    not_checked: dict[str, str],
+    part: PartResult,
+) -> None:
+    reread = f" (reread {ex.equations})"
+    for pc in planned:
+        case = pc.case
+        result = CaseResult(case.name, case.hidden, case.points, 0.0, "")
+        part.cases.append(result)
+        if ex.number in not_checked:
+            result.message = not_checked[ex.number]
+            continue
+        if produced is None:
+            result.message = (
+                f"not checked: no outputs came back for exercise {ex.number} "
+                "(the kernel died or the harness was tampered with)"
+            )
+            continue
+        status, arrays = produced
+        if status.get("missing"):
+            result.message = (
+                f"no function named `{ex.function}` in your notebook (was its cell deleted or "
+                "renamed?)"
+            )
+            continue
+        entry = status.get("cases", {}).get(pc.case_id)
+        if not isinstance(entry, dict):
+            result.message = "not checked: the kernel stopped before this case ran"
+            continue
+        warnings = [str(w) for w in entry.get("warnings", [])][:5]
+        if warnings:
+            result.detail = "warnings: " + "; ".join(warnings)
+        kind = entry.get("status")
+        if kind == "error":
+            error = str(entry.get("error", ""))[:500]
+            if error.startswith("NotImplementedError"):
+                result.message = f"not written yet ({error})"
+            else:
+                result.message = f"your function raised {error}"
+                result.detail = (str(entry.get("traceback", "")) + "\n" + result.detail).strip()
+            continue
+        if kind == "timeout":
+            result.message = f"too slow or an infinite loop: {entry.get('error', '')}"
+            continue
+        if kind == "bad_output":
+            result.message = str(entry.get("error", "returned something that is not numbers"))
+            continue
+        n = entry.get("n")
+        names = ", ".join(o.name for o in ex.outputs)
+        if n != len(ex.outputs):
+            result.message = f"returned {n} values; expected {len(ex.outputs)}: ({names})"
+            continue
+        keys = [f"{pc.case_id}/{i}" for i in range(len(ex.outputs))]
+        if any(key not in arrays for key in keys):
+            result.message = "not checked: the outputs file is incomplete"
+            continue
+        ok, message = judge(ex, [arrays[key] for key in keys], pc.reference)
+        result.earned = case.points if ok else 0.0
+        result.message = "correct" if ok else message + reread
+        if not ok and case.grid:
+            result.grid = _grid_cells(case.grid, ex, [arrays[key] for key in keys], pc.reference)
+
+
+def _grid_cells(
+    grid_name: str, ex: Exercise, outputs: list[np.ndarray], reference: dict[str, Any]
+) -> list[list[dict[str, Any] | None]] | None:
+    """Per grid cell: the learner's value, the expected one, and whether they agree."""
+    from fdrl_lib.tabular import GridWorld
+
+    for output, got in zip(ex.outputs, outputs, strict=True):
+        if output.kind != "values":
+            continue
+        expected = np.asarray(reference[output.name], dtype=float)
+        got = np.asarray(got)
+        if got.shape != expected.shape or got.ndim != 1 or got.dtype.kind not in "biuf":
+            return None
+        grid = getattr(GridWorld, grid_name)()
+        got_grid, expected_grid = grid.to_grid(got.astype(float)), grid.to_grid(expected)
+        rows = []
+        for r in range(got_grid.shape[0]):
+            row: list[dict[str, Any] | None] = []
+            for c in range(got_grid.shape[1]):
+                e = float(expected_grid[r, c])
+                if np.isnan(e):
+                    row.append(None)
+                    continue
+                g = float(got_grid[r, c])
+                ok = bool(np.isfinite(g) and abs(g - e) <= output.atol * (1 + abs(e)))
+                row.append({"got": g, "expected": e, "ok": ok})
+            rows.append(row)
+        return rows
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Presenting a report: terminal (ANSI colours), plain text, markdown.
+
+_RED, _GREEN, _BOLD, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
+
+
+def render_grid(grid: list[list[dict[str, Any] | None]], color: bool) -> str:
+    """A grid of values: right cells as they are, wrong ones as `got≠expected` (red)."""
+    width = 17
+    lines = []
+    for row in grid:
+        cells = []
+        for cell in row:
+            if cell is None:
+                text, paint = "#####", ""
+            elif cell["ok"]:
+                text, paint = f"{cell['got']:+.3f}", _GREEN
+            else:
+                text, paint = f"{cell['got']:+.3f}≠{cell['expected']:+.3f}", _RED
+            cells.append(
+                (paint + text.center(width) + _RESET) if color and paint else text.center(width)
+            )
+        lines.append("|" + "|".join(cells) + "|")
+    legend = "each cell: your value, or yours≠expected where they differ"
+    return "\n".join(lines + [legend])
+
+
+def render_text(report: Report, color: bool = False) -> str:
+    bold = (lambda s: _BOLD + s + _RESET) if color else (lambda s: s)
+    ok_mark = (_GREEN + "✓" + _RESET) if color else "✓"
+    bad_mark = (_RED + "✗" + _RESET) if color else "✗"
+    out = [bold(f"{report.learner}: exercise {report.exercise} (grader {report.grader_version})")]
+    if report.error:
+        out.append(f"NOT GRADED: {report.error}")
+    for part in report.parts:
+        out.append(
+            bold(f"{part.number} {part.title} ({part.function}): {part.score:g}/{part.points:g}")
+        )
+        for note in part.notes:
+            out.append(f"  ! {note}")
+        for case in part.cases:
+            tag = " [hidden]" if case.hidden else ""
+            mark = ok_mark if case.earned > 0 else bad_mark
+            line = f"  {mark} {case.name}{tag}"
+            out.append(line if case.earned > 0 else f"{line}: {case.message}")
+            if case.grid:
+                out.extend("      " + ln for ln in render_grid(case.grid, color).splitlines())
+            if case.detail:
+                out.extend("      " + ln for ln in case.detail.splitlines()[-12:])
+    if report.notes:
+        out.append(bold("Notes on running your notebook:"))
+        for note in report.notes:
+            lines = note.splitlines()
+            out.append(f"  - {lines[0]}")
+            out.extend("      " + ln for ln in lines[1:13])
+    pct = 100 * report.score / report.max_score if report.max_score else 0.0
+    out.append(bold(f"Total: {report.score:g}/{report.max_score:g} ({pct:.0f}%)"))
+    return "\n".join(out)
+
+
+def render_markdown(report: Report) -> str:
+    text = render_text(report, color=False)
+    return f"# Feedback: {report.learner}\n\n```text\n{text}\n```\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# Batch grading
+
+
+def _submissions(target: str) -> list[Path]:
+    path = Path(target)
+    if path.is_dir():
+        return sorted(p for p in path.glob("*.ipynb") if p.is_file())
+    import glob
+
+    return sorted(Path(p) for p in glob.glob(target) if p.endswith(".ipynb"))
+
+
+def grade_batch(
+    target: str,
+    out: str | Path | None = None,
+    jobs: int = 2,
+    exercise: str | None = None,
+    limits: Limits | None = None,
+    progress: bool = True,
+) -> list[Report]:
+    """Grade every notebook in a folder (or glob), ``jobs`` kernels at a time.
+
+    Writes ``gradebook.csv``, ``gradebook.json`` and ``feedback/<learner>.md`` to ``out``
+    (default ``DIR/graded``); finished submissions are cached by content hash + grader version,
+    so an interrupted run resumes where it stopped.
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    from fdrl_lib.grading.exercises import lectures
+    from fdrl_lib.grading.sandbox import CANCEL
+
+    files = _submissions(target)
+    base = Path(target) if Path(target).is_dir() else Path(target).parent
+    out = Path(out) if out else base / "graded"
+    cache = out / ".cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (out / "feedback").mkdir(exist_ok=True)
+    known = lectures()
+    if exercise is None:  # the class's exercise: the one most submissions declare
+        votes = Counter()
+        for path in files:
+            nb, _ = _read_notebook(path.read_bytes())
+            if nb is not None:
+                votes[detect_exercise(nb, path, known)] += 1
+        votes.pop(None, None)
+        exercise = votes.most_common(1)[0][0] if votes else None
+    for name in known if exercise is None else [exercise]:
+        if name in known:
+            plan_for(name)  # expected answers exist before the first kernel starts
+
+    def one(path: Path) -> Report:
+        data = path.read_bytes()
+        key = f"{hashlib.sha256(data).hexdigest()}-{GRADER_VERSION}-{exercise}"
+        cached = cache / f"{key}.json"
+        if cached.exists():
+            try:
+                report = Report.from_dict(json.loads(cached.read_text()))
+                report.notebook, report.learner = str(path), path.stem
+                return report
+            except Exception:
+                pass
+        report = grade_bytes(data, path, exercise=exercise, limits=limits)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps(report.to_dict()))
+        tmp.replace(cached)
+        return report
+
+    reports: list[Report] = []
+    CANCEL.clear()
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        futures = {pool.submit(one, path): path for path in files}
+        bar = tqdm(total=len(files), desc="grading", unit="nb", disable=not progress)
+        for future in as_completed(futures):
+            report = future.result()
+            reports.append(report)
+            (out / "feedback" / f"{report.learner}.md").write_text(render_markdown(report))
+            bar.update(1)
+        bar.close()
+    except KeyboardInterrupt:
+        CANCEL.set()  # running kernels stop; finished ones are cached for the next run
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    reports.sort(key=lambda r: r.learner)
+    write_gradebook(reports, out)
+    return reports
+
+
+def write_gradebook(reports: list[Report], out: Path) -> None:
+    import csv
+
+    numbers = sorted({part.number for r in reports for part in r.parts}, key=_number_key)
+    rows = []
+    for r in reports:
+        row: dict[str, Any] = {"learner": r.learner}
+        scores = {part.number: part.score for part in r.parts}
+        for number in numbers:
+            row[number] = scores.get(number, 0.0)
+        row.update(total=r.score, max=r.max_score, error=r.error or "", sha256=r.sha256[:16])
+        rows.append(row)
+    fields = ["learner", *numbers, "total", "max", "error", "sha256"]
+    with open(out / "gradebook.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "gradebook.json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def _number_key(number: str) -> tuple[int, ...]:
+    return tuple(int(x) if x.isdigit() else 0 for x in number.split("."))
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    limits = Limits()
+    if getattr(args, "timeout", None):
+        limits.timeout = float(args.timeout)
+    for name in ("cell_timeout", "case_timeout", "memory_mb"):
+        value = getattr(args, name, None)
+        if value:
+            setattr(limits, name, type(getattr(limits, name))(value))
+    return limits
+
+
+def main_grade(args: argparse.Namespace) -> int:
+    limits = _limits(args)
+    exercise = getattr(args, "exercise", None)
+    if args.batch:
+        start = time.monotonic()
+        reports = grade_batch(args.batch, args.out, args.jobs or 2, exercise, limits)
+        seconds = time.monotonic() - start
+        for r in reports:
+            print(
+                f"{r.learner:30s} {r.score:6g}/{r.max_score:g}"
+                + (f"  ({r.error})" if r.error else "")
+            )
+        out = (
+            Path(args.out)
+            if args.out
+            else (Path(args.batch) if Path(args.batch).is_dir() else Path(args.batch).parent)
+            / "graded"
+        )
+        per = seconds / max(1, len(reports))
+        print(f"graded {len(reports)} notebooks in {seconds:.1f} s ({per:.1f} s each); see {out}")
+        return 0
+    if not args.notebook:
+        print("fdrl grade: give a NOTEBOOK or --batch DIR", file=sys.stderr)
+        return 2
+    report = grade_notebook(args.notebook, exercise=exercise, limits=limits)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print(render_text(report, color=sys.stdout.isatty()))
+    return 0

@@ -1,0 +1,199 @@
+"""How an exercise's checks are written down: cases, reference answers and comparisons.
+
+An exercise module (e.g. ``fdrl_lib/grading/exercises/mdps.py``) lists, for every learner
+function, the cases it is called on (seeded inputs), how the right answer is computed (with
+``fdrl_lib.tabular``, which is tested on its own) and how an answer is compared with it. The same
+description serves twice:
+
+- in the notebook, ``check("1.2", value_iteration)`` runs the visible cases in the learner's
+  kernel and prints feedback (convenient, but nothing there is trusted);
+- ``fdrl grade`` computes inputs and expected answers in its own process, lets the learner's
+  kernel only *produce* outputs on those inputs, and compares them back in its own process.
+
+Everything here is pure numpy: a comparison returns ``(ok, message)`` and never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Inputs = dict[str, Any]  # argument name -> np.ndarray | float | int
+Expected = tuple[Any, ...]  # one entry per output of the learner's function
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of a learner function on fixed inputs, worth ``points`` if every output is right."""
+
+    name: str  # what a learner reads: "book grid, gamma=0.9, V = 0"
+    make_inputs: Callable[[], Inputs]  # deterministic: fixed seeds, no global state
+    points: float = 1.0
+    hidden: bool = False  # not run by the notebook's check cell; always run by the grader
+    grid: str | None = None  # GridWorld classmethod name when the states are grid cells
+
+
+@dataclass(frozen=True)
+class Output:
+    """How one returned value is checked against the reference."""
+
+    name: str  # "V", "policy", "Q", "pi"
+    kind: str  # "values" | "greedy" | "probs"
+    atol: float = 1e-6
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A learner function, its cases and the lecture equations its feedback points to."""
+
+    number: str  # "1.2"
+    title: str  # "Value iteration"
+    function: str  # name of the learner's function in the notebook
+    args: tuple[str, ...]  # passed positionally, in this order
+    kwargs: tuple[str, ...]  # passed by keyword when a case provides them
+    outputs: tuple[Output, ...]
+    reference: Callable[[Inputs], dict[str, Any]]  # -> {output name: array, "Q": (S, A) ...}
+    cases: tuple[Case, ...]
+    equations: str  # "eq. 1.7 and Algorithm 1"
+    isolate: tuple[str, ...] = ()  # other learner functions swapped for the reference while checked
+    notes: str = ""  # which bug costs what, for docs and feedback
+
+    @property
+    def grade_id(self) -> str:
+        return self.function
+
+    @property
+    def check_id(self) -> str:
+        return f"check_{self.function}"
+
+    @property
+    def points(self) -> float:
+        return float(sum(case.points for case in self.cases))
+
+
+@dataclass(frozen=True)
+class Lecture:
+    """All exercises of one notebook, e.g. ``01_mdps``."""
+
+    name: str
+    title: str
+    exercises: tuple[Exercise, ...]
+    reference_source: str = ""  # numpy source of the functions named in ``isolate``
+    kernel_references: dict[str, str] = field(default_factory=dict)  # function -> source
+
+    def exercise(self, number: str) -> Exercise:
+        for exercise in self.exercises:
+            if exercise.number == number:
+                return exercise
+        known = ", ".join(e.number for e in self.exercises)
+        raise ValueError(f"no exercise {number!r} in {self.name}; expected one of {known}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Comparisons. Each returns (ok, message); the message says what is wrong and where.
+
+
+def as_numeric(got: Any, name: str) -> tuple[np.ndarray | None, str]:
+    """``got`` as a float/int array, or None with a message when it is not numbers."""
+    try:
+        array = np.asarray(got)
+    except Exception as error:  # a learner can return anything
+        return None, f"{name} could not be read as an array ({type(error).__name__}: {error})"
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        return None, f"{name} should be an array of numbers, got {type(got).__name__} "
+    return array, ""
+
+
+def _shape_message(name: str, got: np.ndarray, expected_shape: tuple[int, ...]) -> str:
+    meaning = {1: "(S,)", 2: "(S, A)"}.get(len(expected_shape), "")
+    return (
+        f"{name} has shape {tuple(got.shape)}, expected {tuple(expected_shape)} {meaning}".rstrip()
+    )
+
+
+def compare_values(got: Any, expected: np.ndarray, name: str, atol: float) -> tuple[bool, str]:
+    """Arrays equal up to ``atol`` (absolute and relative), with the worst entry named."""
+    array, message = as_numeric(got, name)
+    if array is None:
+        return False, message
+    if array.shape != expected.shape:
+        return False, _shape_message(name, array, expected.shape)
+    array = array.astype(float)
+    if not np.all(np.isfinite(array)):
+        bad = int(np.sum(~np.isfinite(array)))
+        return False, f"{name} has {bad} NaN/inf entries (first at index {_first_bad(array)})"
+    error = np.abs(array - expected)
+    wrong = error > atol + atol * np.abs(expected)
+    if not wrong.any():
+        return True, f"{name} correct"
+    worst = np.unravel_index(int(np.argmax(error)), error.shape)
+    index = worst[0] if len(worst) == 1 else tuple(int(i) for i in worst)
+    return False, (
+        f"{name} wrong in {int(wrong.sum())} of {wrong.size} entries; largest error "
+        f"{float(error[worst]):.4g} at {index}: expected {float(expected[worst]):.6g}, "
+        f"got {float(array[worst]):.6g}"
+    )
+
+
+def _first_bad(array: np.ndarray) -> Any:
+    index = np.argwhere(~np.isfinite(array))[0]
+    return int(index[0]) if len(index) == 1 else tuple(int(i) for i in index)
+
+
+def compare_greedy(got: Any, Q: np.ndarray, name: str, atol: float) -> tuple[bool, str]:
+    """A deterministic policy (S,) that picks a best action of ``Q`` (S, A) in every state.
+
+    Any maximiser is accepted, so ties (exit cells, the terminal state) never cost points.
+    """
+    array, message = as_numeric(got, name)
+    if array is None:
+        return False, message
+    S, A = Q.shape
+    if array.shape != (S,):
+        return False, _shape_message(name, array, (S,))
+    if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+        return False, f"{name} should hold integer actions 0..{A - 1}, got {array[:5]}..."
+    actions = array.astype(int)
+    if actions.min() < 0 or actions.max() >= A:
+        return False, f"{name} has actions outside 0..{A - 1}: {sorted(set(actions.tolist()))}"
+    chosen = Q[np.arange(S), actions]
+    best = Q.max(axis=1)
+    bad = np.flatnonzero(chosen < best - atol * (1 + np.abs(best)))
+    if bad.size == 0:
+        return True, f"{name} greedy"
+    s = int(bad[0])
+    return False, (
+        f"{name} is not greedy in {bad.size} of {S} states; in state {s} it picks action "
+        f"{int(actions[s])} (Q = {chosen[s]:.4g}) but action {int(Q[s].argmax())} has Q = "
+        f"{best[s]:.4g}"
+    )
+
+
+def compare_probs(got: Any, expected: np.ndarray, name: str, atol: float) -> tuple[bool, str]:
+    """A stochastic policy (S, A): rows are distributions equal to the expected ones."""
+    array, message = as_numeric(got, name)
+    if array is None:
+        return False, message
+    if array.shape == expected.shape and np.all(np.isfinite(array)):
+        sums = array.sum(axis=1)
+        if np.any(np.abs(sums - 1) > 1e-6):
+            s = int(np.argmax(np.abs(sums - 1)))
+            return False, f"{name} rows should sum to 1; row {s} sums to {sums[s]:.6g}"
+    return compare_values(array, expected, name, atol)
+
+
+def compare_output(output: Output, got: Any, reference: dict[str, Any]) -> tuple[bool, str]:
+    """Dispatch on ``output.kind``; never raises."""
+    try:
+        if output.kind == "values":
+            return compare_values(got, reference[output.name], output.name, output.atol)
+        if output.kind == "greedy":
+            return compare_greedy(got, reference["Q"], output.name, output.atol)
+        if output.kind == "probs":
+            return compare_probs(got, reference[output.name], output.name, output.atol)
+    except Exception as error:  # defensive: a comparison must not crash the grader
+        return False, f"{output.name} could not be compared ({type(error).__name__}: {error})"
+    raise ValueError(f"unknown output kind {output.kind!r}; expected values, greedy or probs")
