@@ -115,6 +115,18 @@ def test_structured_backup_equals_the_generic_backup(name, noise):
     np.testing.assert_allclose(grid.mdp.max_backup(V), grid.mdp.backup(V).max(axis=1), atol=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_structured_backup_equals_the_generic_backup_on_random_layouts(seed):
+    rng = np.random.default_rng(seed)
+    rows, cols = rng.integers(1, 9, size=2)
+    kinds = rng.choice([" ", " ", " ", "#", "exit"], size=(rows, cols))
+    kinds[0, 0] = "S"
+    layout = [[float(rng.integers(-5, 6)) if k == "exit" else str(k) for k in row] for row in kinds]
+    grid = GridWorld(layout, noise=rng.uniform(), living_reward=rng.normal(), gamma=0.9)
+    V = rng.normal(size=grid.S)
+    np.testing.assert_allclose(grid.mdp.max_backup(V), grid.mdp.backup(V).max(axis=1), atol=1e-12)
+
+
 def test_large_grids_are_sparse_and_agree_with_dense_storage():
     big = GridWorld.open_grid(50, noise=0.2, gamma=0.95)  # 2,501 states
     mdp = big.mdp
