@@ -1,0 +1,204 @@
+"""DQN (lecture 2, Algorithm 3 and section 2.2.2): the math, smoke runs, and learning checks."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from fdrl_lib import evaluate
+from fdrl_lib.algos import dqn
+
+FLAGS = ("double", "dueling", "prioritized", "n_step", "noisy", "distributional")
+
+
+def _tiny(**flags) -> dqn.Config:
+    return dqn.Config(
+        total_steps=300,
+        hidden=(16,),
+        batch_size=8,
+        learning_starts=50,
+        target_update=20,
+        epsilon_decay_steps=100,
+        atoms=11,
+        **flags,
+    )
+
+
+def test_huber_matches_its_definition():
+    error = torch.tensor([-3.0, -1.0, -0.5, 0.0, 0.25, 1.0, 2.0])
+    for kappa in (1.0, 0.5, 2.0):
+        expected = [
+            0.5 * e**2 if abs(e) <= kappa else kappa * (abs(e) - 0.5 * kappa)
+            for e in error.tolist()
+        ]
+        torch.testing.assert_close(dqn.huber(error, kappa), torch.tensor(expected))
+
+
+def test_huber_gradient_is_clipped_to_kappa():
+    error = torch.tensor([-5.0, 0.3, 5.0], requires_grad=True)
+    dqn.huber(error, 1.0).sum().backward()
+    torch.testing.assert_close(error.grad, torch.tensor([-1.0, 0.3, 1.0]))
+
+
+def _mock_networks():
+    online_q = torch.tensor([[1.0, 5.0, 2.0], [9.0, 0.0, 0.0]])  # online picks a=1, a=0
+    target_q = torch.tensor([[7.0, 3.0, 4.0], [1.0, 2.0, 8.0]])  # target's max: a=0, a=2
+    return (lambda obs: online_q), (lambda obs: target_q)
+
+
+def test_double_dqn_target_picks_with_online_and_evaluates_with_target():
+    online, target = _mock_networks()
+    reward, terminated = torch.tensor([1.0, 2.0]), torch.zeros(2)
+    discount = torch.full((2,), 0.5)
+    y = dqn.td_target(online, target, reward, None, terminated, discount, double=True)
+    torch.testing.assert_close(y, torch.tensor([1 + 0.5 * 3.0, 2 + 0.5 * 1.0]))  # eq. 2.12
+
+
+def test_plain_dqn_target_maxes_the_target_network():
+    online, target = _mock_networks()
+    y = dqn.td_target(
+        online,
+        target,
+        torch.tensor([1.0, 2.0]),
+        None,
+        torch.zeros(2),
+        torch.full((2,), 0.5),
+        double=False,
+    )
+    torch.testing.assert_close(y, torch.tensor([1 + 0.5 * 7.0, 2 + 0.5 * 8.0]))
+
+
+def test_target_bootstraps_unless_terminated():
+    online, target = _mock_networks()
+    y = dqn.td_target(
+        online,
+        target,
+        torch.tensor([1.0, 2.0]),
+        None,
+        torch.tensor([1.0, 0.0]),
+        torch.full((2,), 0.5),
+        double=False,
+    )
+    torch.testing.assert_close(y, torch.tensor([1.0, 2 + 0.5 * 8.0]))
+
+
+def test_categorical_projection_conserves_probability_mass():
+    gen = torch.Generator().manual_seed(0)
+    support = torch.linspace(-10, 10, 51)
+    probs = torch.rand(32, 51, generator=gen).softmax(-1)
+    reward = torch.randn(32, generator=gen) * 8  # some shifts fall off the support: clipped
+    discount = torch.rand(32, generator=gen)
+    terminated = (torch.rand(32, generator=gen) < 0.3).float()
+    projected = dqn.categorical_projection(probs, reward, discount, terminated, support)
+    assert (projected >= 0).all()
+    torch.testing.assert_close(projected.sum(-1), torch.ones(32))
+
+
+def test_categorical_projection_matches_a_hand_worked_case():
+    support = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0])
+    probs = torch.tensor([[0.2, 0.3, 0.5, 0.0, 0.0]])
+    # r = 0.5, discount 1: atoms move to 0.5, 1.5, 2.5 -> each splits half/half
+    projected = dqn.categorical_projection(
+        probs, torch.tensor([0.5]), torch.tensor([1.0]), torch.tensor([0.0]), support
+    )
+    torch.testing.assert_close(projected, torch.tensor([[0.1, 0.25, 0.4, 0.25, 0.0]]))
+    # terminated: all mass goes to the reward itself, r = 3 exactly on an atom
+    projected = dqn.categorical_projection(
+        probs, torch.tensor([3.0]), torch.tensor([0.9]), torch.tensor([1.0]), support
+    )
+    torch.testing.assert_close(projected, torch.tensor([[0.0, 0.0, 0.0, 1.0, 0.0]]))
+
+
+def test_rainbow_turns_every_improvement_on():
+    config = dqn.rainbow()
+    assert config.double and config.dueling and config.prioritized and config.noisy
+    assert config.distributional and config.n_step > 1
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        dqn.Config().lr = 1.0
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {},
+        *({f: (3 if f == "n_step" else True)} for f in FLAGS),
+        {f: v for f, v in dataclasses.asdict(dqn.rainbow()).items() if f in FLAGS},
+        {"frame_stack": 3},
+    ],
+    ids=lambda f: "+".join(f) or "plain",
+)
+def test_train_smoke_runs_for_every_rainbow_flag(flags):
+    result = dqn.train("CartPole-v1", _tiny(**flags), seed=0, progress=False)
+    assert result.history and {"step", "episode_return", "wall_time"} <= set(result.history[0])
+    assert result.history[-1]["step"] <= 300
+    obs = np.zeros(4, dtype=np.float32)
+    assert result.policy(obs) in (0, 1)
+    assert result.policy(obs) == result.policy(obs)  # deterministic, noisy nets included
+
+
+def test_same_seed_same_result():
+    config = _tiny(prioritized=True, noisy=True, n_step=2)
+    a = dqn.train("CartPole-v1", config, seed=7, progress=False)
+    b = dqn.train("CartPole-v1", config, seed=7, progress=False)
+    assert [h["episode_return"] for h in a.history] == [h["episode_return"] for h in b.history]
+    for key, value in a.checkpoint["state_dict"].items():
+        torch.testing.assert_close(value, b.checkpoint["state_dict"][key])
+
+
+def test_save_load_round_trips_the_policy(tmp_path):
+    result = dqn.train("CartPole-v1", _tiny(dueling=True, distributional=True), progress=False)
+    path = result.save(tmp_path / "dqn.pt")
+    loaded = dqn.load(path)
+    assert loaded.config == result.config
+    rng = np.random.default_rng(0)
+    for obs in rng.normal(size=(50, 4)).astype(np.float32):
+        assert loaded.policy(obs) == result.policy(obs)
+
+
+def test_callback_sees_progress_and_can_stop_training():
+    seen = []
+
+    def callback(progress):
+        seen.append(progress.step)
+        return progress.step >= 120
+
+    result = dqn.train("CartPole-v1", _tiny(), callback=callback, progress=False)
+    assert seen[-1] == 120 and all(h["step"] <= 120 for h in result.history)
+
+
+def test_non_discrete_actions_are_rejected():
+    with pytest.raises(ValueError, match="Discrete action"):
+        dqn.train("Pendulum-v1", _tiny(), progress=False)
+
+
+def _solve(config, max_steps):
+    """Train with an evaluation every 1,000 steps; stop at the threshold (>= 475)."""
+    scores = []
+
+    def callback(progress):
+        if progress.step % 1000 == 0:
+            scores.append(evaluate(progress.policy, "CartPole-v1", episodes=10, seed=123))
+            return scores[-1] >= 475
+
+    result = dqn.train(
+        "CartPole-v1", config, seed=0, total_steps=max_steps, callback=callback, progress=False
+    )
+    return result, scores
+
+
+@pytest.mark.slow
+def test_default_config_solves_cartpole():
+    result, scores = _solve(dqn.Config(), 50_000)
+    assert max(scores) >= 475
+    assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
+
+
+@pytest.mark.slow
+def test_rainbow_solves_cartpole():
+    result, scores = _solve(dqn.rainbow(), 50_000)
+    assert max(scores) >= 475
+    assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
