@@ -9,7 +9,7 @@ Actions are indexed as in ``fdrl_lib.tabular.GridWorld``: 0=up, 1=right, 2=down,
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
@@ -270,8 +270,28 @@ def _stack(histories: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     return np.stack([r[:length] for r in runs])  # (n_runs, T)
 
 
+def _resample(
+    histories: Sequence[Sequence[Mapping[str, float]]], key: str, points: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training histories (lists of dicts with "step" and ``key``) -> common steps, (n_runs, T).
+
+    Seeds log at different steps, so each run is linearly interpolated onto one grid spanning
+    the steps that every run covers.
+    """
+    xs, ys = [], []
+    for run in histories:
+        rows = [row for row in run if key in row and "step" in row]
+        if not rows:
+            raise ValueError(f"a history has no entries with 'step' and {key!r}")
+        xs.append(np.array([row["step"] for row in rows], dtype=float))
+        ys.append(np.array([row[key] for row in rows], dtype=float))
+    lo, hi = max(x.min() for x in xs), min(x.max() for x in xs)
+    grid = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
+    return grid, np.stack([np.interp(grid, x, y) for x, y in zip(xs, ys, strict=True)])
+
+
 def learning_curve(
-    histories: Sequence[Sequence[float]] | np.ndarray,
+    histories: Sequence[Sequence[float]] | Sequence[Sequence[Mapping[str, float]]] | np.ndarray,
     ax: Axes | None = None,
     label: str | None = None,
     *,
@@ -279,10 +299,13 @@ def learning_curve(
     band: str = "minmax",
     smooth: int = 1,
     color: str | None = None,
+    key: str = "episode_return",
 ) -> Axes:
     """Mean over seeds with a shaded spread, against ``steps`` (default 0..T-1).
 
-    ``histories``: one 1-D array per seed (cut to the shortest) or an (n_seeds, T) array.
+    ``histories``: one 1-D array per seed (cut to the shortest), an (n_seeds, T) array, or one
+    training history per seed (``result.history``: a list of dicts with "step" and ``key``),
+    which is interpolated onto common steps.
     ``band``: "minmax" (range over seeds), "std" (mean +- one standard deviation) or "none".
     ``smooth``: moving-average window applied to each run first.
     """
@@ -290,14 +313,19 @@ def learning_curve(
         raise ValueError(f"band={band!r}; expected 'minmax', 'std' or 'none'")
     if smooth < 1:
         raise ValueError(f"smooth={smooth}; expected a window of at least 1")
-    runs = _stack(histories)  # (n_runs, T)
+    first = histories[0] if len(histories) else None
+    if first is not None and len(first) and isinstance(first[0], Mapping):
+        x, runs = _resample(histories, key)  # (T,), (n_runs, T)
+    else:
+        runs = _stack(histories)  # (n_runs, T)
+        x = np.arange(runs.shape[1]) if steps is None else np.asarray(steps, dtype=float)
+        if x.shape[0] < runs.shape[1]:
+            raise ValueError(f"steps has {len(x)} entries; expected at least {runs.shape[1]}")
+        x = x[: runs.shape[1]]
     if smooth > 1:
         kernel = np.ones(smooth) / smooth
         runs = np.stack([np.convolve(r, kernel, mode="valid") for r in runs])
-    x = np.arange(runs.shape[1]) if steps is None else np.asarray(steps, dtype=float)
-    x = x[-runs.shape[1] :]
-    if x.shape[0] != runs.shape[1]:
-        raise ValueError(f"steps has {len(x)} entries; expected at least {runs.shape[1]}")
+        x = x[smooth - 1 :]  # each average is plotted at the last step of its window
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     mean = runs.mean(axis=0)

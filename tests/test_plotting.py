@@ -150,3 +150,19 @@ def test_rollout_frames_needs_rgb_array_env(book: GridWorld) -> None:
     with pytest.raises(ValueError, match="rgb_array"):
         plotting.rollout_frames(env, np.zeros(book.S, dtype=int))
     env.close()
+
+
+def test_learning_curve_interpolates_training_histories_onto_common_steps() -> None:
+    # two seeds logging at different steps; returns grow linearly with the step in both
+    seed0 = [{"step": s, "episode_return": 2.0 * s, "wall_time": 0.0} for s in (0, 10, 20, 30)]
+    seed1 = [{"step": s, "episode_return": 2.0 * s + 4.0} for s in (5, 15, 25, 35)]
+    ax = plotting.learning_curve([seed0, seed1])
+    x, y = ax.lines[0].get_data()
+    assert np.isclose(x[0], 5) and np.isclose(x[-1], 30)  # only steps both seeds cover
+    assert np.allclose(y, 2.0 * x + 2.0)  # the mean of the two lines
+
+
+def test_learning_curve_smoothing_keeps_steps_aligned_to_window_ends() -> None:
+    ax = plotting.learning_curve([[0.0, 0.0, 3.0, 3.0]], steps=[10, 20, 30, 40, 50], smooth=2)
+    x, y = ax.lines[0].get_data()
+    assert np.allclose(x, [20, 30, 40]) and np.allclose(y, [0.0, 1.5, 3.0])
