@@ -149,6 +149,19 @@ def test_importing_the_planners_does_not_import_gymnasium():
     assert out.stdout.strip() == "False"
 
 
+def test_env_id_is_registered_by_importing_after_gymnasium_or_by_register_envs():
+    import subprocess
+    import sys
+
+    after_gym = "import gymnasium as g, fdrl_lib.tabular; g.make('fdrl/GridWorld-v0')"
+    explicit = (
+        "import fdrl_lib.tabular as t, gymnasium as g; t.register_envs(); "
+        "g.make('fdrl/GridWorld-v0')"
+    )
+    for code in (after_gym, explicit):
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
 def test_env_passes_gymnasium_env_checker():
     env = GridWorld.discount().env(render_mode="rgb_array").unwrapped
     assert isinstance(env, tabular.GridWorldEnv) and env.spec.id == "fdrl/GridWorld-v0"

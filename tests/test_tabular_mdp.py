@@ -172,6 +172,9 @@ def test_sparse_and_dense_storage_give_identical_plans():
     assert not dense.sparse
     V = np.random.default_rng(0).normal(size=30)
     np.testing.assert_allclose(sparse.backup(V), dense.backup(V), atol=1e-12)
+    np.testing.assert_allclose(sparse.max_backup(V), dense.backup(V).max(axis=1), atol=1e-12)
+    lean = value_iteration(sparse, keep_history=False)
+    np.testing.assert_allclose(lean.V, value_iteration(dense).V, atol=1e-9)
     for planner in (value_iteration, policy_iteration):
         a, b = planner(dense), planner(sparse)
         np.testing.assert_allclose(a.V, b.V, atol=1e-9)

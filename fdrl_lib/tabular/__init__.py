@@ -4,6 +4,7 @@ numpy + scipy only; gymnasium is imported only when a Gymnasium env is asked for
 (``GridWorld.env()`` or ``fdrl_lib.tabular.GridWorldEnv``).
 """
 
+import sys
 from typing import Any
 
 from fdrl_lib.tabular.gridworld import GridWorld
@@ -17,6 +18,17 @@ from fdrl_lib.tabular.planning import (
     value_iteration,
 )
 
+
+def register_envs() -> None:
+    """Register ``"fdrl/GridWorld-v0"`` with gymnasium (imports gymnasium; idempotent)."""
+    from fdrl_lib.tabular.gridworld import _register
+
+    _register()
+
+
+if "gymnasium" in sys.modules:  # registering is free once gymnasium is loaded anyway
+    register_envs()
+
 __all__ = [
     "GridWorld",
     "GridWorldEnv",
@@ -25,6 +37,7 @@ __all__ = [
     "policy_evaluation",
     "policy_iteration",
     "q_value_iteration",
+    "register_envs",
     "soft_value_iteration",
     "value_iteration",
 ]

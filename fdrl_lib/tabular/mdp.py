@@ -192,6 +192,13 @@ class TabularMDP:
 
     def max_backup(self, V: np.ndarray) -> np.ndarray:
         """``max_a Q(s, a)`` of :meth:`backup` (eq. 1.7), (S,). Structured MDPs may override."""
+        if self.sparse:  # stay in the (A, S) layout of the stacked matvec: contiguous max
+            if getattr(self, "_R_T", None) is None:
+                self._R_T = np.ascontiguousarray(self.R.T)  # (A, S)
+            Q_T = (self._P_stacked @ V).reshape(self.A, self.S)  # (A, S)
+            Q_T *= self.gamma
+            Q_T += self._R_T
+            return Q_T.max(axis=0)
         return self.backup(V).max(axis=1)
 
     def policy_matrices(self, policy: np.ndarray) -> tuple[Any, np.ndarray]:

@@ -105,7 +105,8 @@ def value_iteration(
         else:
             V = mdp.max_backup(V_prev)
         k += 1
-        delta = float(np.max(np.abs(V - V_prev)))
+        diff = V - V_prev
+        delta = float(max(diff.max(), -diff.min()))  # max|V_k - V_{k-1}| without an abs copy
         deltas.append(delta)
         if horizon is None and delta < tol:
             converged = True
