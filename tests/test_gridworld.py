@@ -218,6 +218,9 @@ def test_env_time_limit_truncates():
     env.reset(seed=0)
     flags = [env.step(RIGHT)[2:4] for _ in range(5)]
     assert flags[-1] == (False, True) and all(f == (False, False) for f in flags[:-1])
+    unlimited = grid.env(max_episode_steps=None)
+    unlimited.reset(seed=0)
+    assert not any(unlimited.step(RIGHT)[3] for _ in range(500))
 
 
 def test_env_renders_ansi_and_rgb_array():

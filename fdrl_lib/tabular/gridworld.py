@@ -73,7 +73,7 @@ class GridWorld:
         living_reward: float = 0.0,
         gamma: float = 0.9,
     ) -> None:
-        rows = [list(row) if not isinstance(row, str) else list(row) for row in layout]
+        rows = [list(row) for row in layout]
         if len(rows) == 0 or any(len(row) != len(rows[0]) for row in rows) or len(rows[0]) == 0:
             lengths = [len(row) for row in rows]
             raise ValueError(
@@ -241,17 +241,21 @@ class GridWorld:
 
     # ------------------------------------------------------------------ Gymnasium
     def env(self, render_mode: str | None = None, max_episode_steps: int | None = 100) -> Any:
-        """A Gymnasium env of this grid (``GridWorldEnv`` in a ``TimeLimit``)."""
+        """A Gymnasium env of this grid (``GridWorldEnv``; ``max_episode_steps=None``: no limit)."""
+        import dataclasses
+
         import gymnasium
 
         _register()
+        spec = dataclasses.replace(
+            gymnasium.spec("fdrl/GridWorld-v0"), max_episode_steps=max_episode_steps
+        )
         return gymnasium.make(
-            "fdrl/GridWorld-v0",
+            spec,
             layout=self.layout,
             noise=self.noise,
             living_reward=self.living_reward,
             render_mode=render_mode,
-            max_episode_steps=max_episode_steps,
         )
 
     # ------------------------------------------------------------------ CS188 layouts
