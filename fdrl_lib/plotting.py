@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 # characters replace the icons so an animation needs no network (offline slides, CI).
 _PLAYER_ICONS = {
     "fa fa-minus": "&minus;",
-    "fa fa-fast-backward": "&#9198;",
+    "fa fa-fast-backward": "&#9664;&#9664;",
     "fa fa-step-backward": "|&#9664;",
     "fa fa-play fa-flip-horizontal": "&#9664;",
-    "fa fa-pause": "&#9208;",
+    "fa fa-pause": "||",
     "fa fa-play": "&#9654;",
     "fa fa-step-forward": "&#9654;|",
-    "fa fa-fast-forward": "&#9197;",
+    "fa fa-fast-forward": "&#9654;&#9654;",
     "fa fa-plus": "+",
 }
 
@@ -406,8 +406,13 @@ def rollout_frames(
     return frames
 
 
-def animate(frames: Sequence[np.ndarray], fps: int = 30, dpi: int = 72) -> HTML:
+def animate(
+    frames: Sequence[np.ndarray], fps: int = 30, dpi: int = 72, scale: float | None = None
+) -> HTML:
     """A list of rgb frames (H, W, 3) -> an HTML/JavaScript player for a notebook.
+
+    ``scale`` enlarges small renders (pixels stay sharp); by default the longer side is shown
+    at least 320 pixels wide.
 
     Uses matplotlib's ``to_jshtml`` (frames embedded as PNGs): no ffmpeg and no display needed,
     and no network either (see ``offline_player``).
@@ -420,10 +425,12 @@ def animate(frames: Sequence[np.ndarray], fps: int = 30, dpi: int = 72) -> HTML:
     if fps <= 0:
         raise ValueError(f"fps={fps}; expected a positive frame rate")
     height, width = np.asarray(frames[0]).shape[:2]
-    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    if scale is None:
+        scale = max(1.0, 320 / max(height, width))
+    fig = plt.figure(figsize=(scale * width / dpi, scale * height / dpi), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.axis("off")
-    image = ax.imshow(frames[0])
+    image = ax.imshow(frames[0], interpolation="nearest")
 
     def update(i: int):
         image.set_data(frames[i])
