@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from fdrl_lib.tabular import GridWorld, soft_value_iteration, value_iteration  # noqa: E402
-from fdrl_lib.widgets import lecture1  # noqa: E402
+from fdrl_lib.widgets import STATIC_NOTE, lecture1  # noqa: E402
 
 
 def _image(fig) -> np.ndarray:
@@ -115,7 +115,7 @@ def test_show_displays_a_static_picture_before_the_controls(monkeypatch) -> None
     explorer = lecture1.gridworld_explorer(layout="maze")
     assert shown[0] == ("display", explorer.figure)  # the picture first: saved notebooks show it
     bundle = shown[1][1]
-    assert bundle["text/plain"] == lecture1.STATIC_NOTE  # readable where widgets cannot render
+    assert bundle["text/plain"] == STATIC_NOTE  # readable where widgets cannot render
     assert "application/vnd.jupyter.widget-view+json" in bundle
     explorer.k.value = 1
     assert shown[-1] == ("update", explorer.figure)  # the sliders redraw that same picture

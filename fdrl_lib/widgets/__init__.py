@@ -1,6 +1,56 @@
 """Interactive demos, one module per lecture (``fdrl_lib.widgets.lecture1``, ...).
 
-Each demo shows a static matplotlib picture first (what a saved notebook, GitHub and the slides
-display) and then live ipywidgets controls that redraw it while a kernel runs. Import the lecture
-module you need; importing this package loads nothing heavy.
+Every demo has the same shape (copy it for a new lecture): pure functions compute what to show
+for given slider values (tested without a browser), and a ``Demo`` subclass wires ipywidgets to
+them. ``Demo.show()`` first displays a static matplotlib picture (what a saved notebook, GitHub
+and the slides display) and then the live controls, which redraw that same picture in place while
+a kernel runs. Importing this package loads nothing heavy.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+STATIC_NOTE = "[interactive controls: run this notebook in Jupyter to move the sliders]"
+
+
+def display_controls(box: Any) -> None:
+    """Display the ipywidget ``box`` live, with a readable note as its text fallback."""
+    from IPython.display import display
+
+    bundle = box._repr_mimebundle_()
+    if isinstance(bundle, tuple):
+        bundle = bundle[0]
+    bundle = dict(bundle or {})
+    bundle["text/plain"] = STATIC_NOTE  # instead of "VBox(children=...)" where widgets can't run
+    display(bundle, raw=True)
+
+
+class Demo:
+    """A figure shown once as a picture, then updated in place by live controls.
+
+    Subclasses set ``self.controls`` (an ipywidget), draw into ``self.figure`` and call
+    ``self._refresh()`` after each redraw. ``n_draws`` counts redraws (for tests).
+    """
+
+    controls: Any = None
+
+    def __init__(self) -> None:
+        from matplotlib.figure import Figure  # not pyplot: no stray inline copies of the figure
+
+        self.figure = Figure()
+        self.n_draws = 0
+        self._handle: Any = None
+
+    def _refresh(self) -> None:
+        self.n_draws += 1
+        if self._handle is not None:
+            self._handle.update(self.figure)
+
+    def show(self) -> Demo:
+        """Display the static picture (current settings), then the live controls under it."""
+        from IPython.display import display
+
+        self._handle = display(self.figure, display_id=True)
+        display_controls(self.controls)
+        return self

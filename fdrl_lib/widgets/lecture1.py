@@ -7,9 +7,10 @@ sliders to them:
 * changing layout, gamma, noise or living reward re-runs value iteration (cached per setting);
 * moving the iteration slider ``k`` only indexes the stored history V_0 .. V_K (no recompute).
 
-Degrading without a kernel: the figure is displayed first as an ordinary matplotlib picture (so a
-saved notebook, GitHub and the slides show it), and the sliders then update that same display in
-place. With no live kernel the controls render as a one-line note and the picture stays.
+Degrading without a kernel (``fdrl_lib.widgets.Demo``): the figure is displayed first as an
+ordinary matplotlib picture (so a saved notebook, GitHub and the slides show it), and the sliders
+then update that same display in place. With no live kernel the controls render as a one-line
+note and the picture stays.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from matplotlib.figure import Figure
 
 from fdrl_lib.plotting import plot_q_values, plot_soft_policy, plot_values
 from fdrl_lib.tabular import GridWorld, PlanningResult, soft_value_iteration, value_iteration
+from fdrl_lib.widgets import Demo
 
 LAYOUTS = ("book", "bridge", "cliff", "discount", "maze")
 K_MAX = 100  # backups stored for the k slider; every layout here converges visibly before this
-STATIC_NOTE = "[interactive controls: run this notebook in Jupyter to move the sliders]"
 
 
 def _check_layout(layout: str) -> None:
@@ -166,41 +167,7 @@ def draw_soft(state: dict[str, Any], fig: Figure | None = None) -> Figure:
     return fig
 
 
-def _display_controls(box: Any) -> None:
-    """Display ``box`` live, but with a readable note as its text fallback (GitHub, slides)."""
-    from IPython.display import display
-
-    bundle = box._repr_mimebundle_()
-    if isinstance(bundle, tuple):
-        bundle = bundle[0]
-    bundle = dict(bundle or {})
-    bundle["text/plain"] = STATIC_NOTE
-    display(bundle, raw=True)
-
-
-class _Demo:
-    """Shared plumbing: a figure shown once as a picture, then updated in place by the controls."""
-
-    def __init__(self) -> None:
-        self.figure: Figure = Figure()
-        self.n_draws = 0
-        self._handle: Any = None
-
-    def _refresh(self) -> None:
-        self.n_draws += 1
-        if self._handle is not None:
-            self._handle.update(self.figure)
-
-    def show(self) -> _Demo:
-        """Display the static picture (default settings), then the live controls under it."""
-        from IPython.display import display
-
-        self._handle = display(self.figure, display_id=True)
-        _display_controls(self.controls)
-        return self
-
-
-class GridworldExplorer(_Demo):
+class GridworldExplorer(Demo):
     """Value iteration on a classic gridworld, step by step (Algorithm 1, eqs. 1.6-1.7).
 
     Attributes ``layout``, ``gamma``, ``noise``, ``living_reward``, ``k``, ``show_values``,
@@ -279,7 +246,7 @@ class GridworldExplorer(_Demo):
         self._refresh()
 
 
-class SoftPolicyExplorer(_Demo):
+class SoftPolicyExplorer(Demo):
     """Soft value iteration (eqs. 1.36-1.37): slide beta to move from greedy to uniform."""
 
     def __init__(
