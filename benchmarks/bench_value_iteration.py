@@ -156,8 +156,8 @@ def main() -> int:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.repeats, args.save)))
         return 0
 
-    sizes = args.sizes or ([5, 10, 20] if args.quick else [10, 30, 100, 300])
-    peer_max = 20 if args.quick else args.peer_max_n
+    sizes = args.sizes or ([5, 12] if args.quick else [10, 30, 100, 300])
+    peer_max = 12 if args.quick else args.peer_max_n
     repeats = 1 if args.quick else args.repeats
     why_no_peer = peer_available()
     if why_no_peer:
