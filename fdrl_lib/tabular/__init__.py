@@ -52,4 +52,8 @@ def __getattr__(name: str) -> Any:
         from fdrl_lib.tabular.qlearning import q_learning
 
         return q_learning
+    if name == "approximate_q_learning":  # lecture 2, eq. 2.8 (qlearning.py)
+        from fdrl_lib.tabular.qlearning import approximate_q_learning
+
+        return approximate_q_learning
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
