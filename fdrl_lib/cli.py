@@ -28,8 +28,14 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", default=None, help="with --batch: where gradebook and feedback go")
     grade.add_argument("--jobs", type=int, default=None, help="with --batch: parallel graders")
     grade.add_argument("--timeout", type=float, default=None, help="seconds per submission")
+    grade.add_argument("--exercise", default=None, help="grade as this exercise, e.g. 01_mdps")
+    grade.add_argument("--cell-timeout", type=float, default=None, help="seconds per notebook cell")
+    grade.add_argument("--case-timeout", type=float, default=None, help="seconds per checked call")
+    grade.add_argument("--memory-mb", type=int, default=None, help="memory cap of the kernel (MB)")
 
-    release = sub.add_parser("release", help="write exercises/ from solutions/ (stubs, no hidden tests)")
+    release = sub.add_parser(
+        "release", help="write exercises/ from solutions/ (stubs, no hidden tests)"
+    )
     release.add_argument("--check", action="store_true", help="fail if exercises/ is out of date")
 
     slides = sub.add_parser("slides", help="build an offline reveal.js deck per lecture")

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +260,8 @@ def _cell_notes(nb: Any, plan: Plan) -> dict[str, str]:
         cell = present.get(grade_id)
         if cell is None or not is_check_cell(cell):
             notes[grade_id] = "deleted"
+        elif not cell.source.strip():
+            notes[grade_id] = "emptied"
         elif source_hash(strip_hidden(cell.source)) != info["hash"]:
             notes[grade_id] = "changed"
     return notes
@@ -280,12 +282,22 @@ def _first_line(source: str) -> str:
 
 
 def _grade(nb: Any, plan: Plan, report: Report, limits: Limits) -> None:
+    """Run the learner's cells, then produce outputs exercise by exercise, in fresh kernels.
+
+    A cell that kills the kernel (os._exit, a segfault, memory) is skipped on the next attempt;
+    an exercise whose check kills the kernel scores what it delivered before dying, and the
+    remaining exercises are produced in a new kernel, so one crash costs one exercise.
+    """
     lecture = plan.lecture
     cell_notes = _cell_notes(nb, plan)
     nonce = secrets.token_hex(16)
     run_dir = Path(tempfile.mkdtemp(prefix="fdrl-grade-"))
+    cells = _learner_cells(nb)
+    deadline = time.monotonic() + limits.timeout
     produced: dict[str, tuple[dict[str, Any], dict[str, np.ndarray]] | None] = {}
-    not_checked: dict[str, str] = {}
+    why_not: dict[str, str] = {}  # exercise -> why (some of) its cases were not checked
+    killers: set[int] = set()
+    noted: set[int] = set()
     try:
         inputs_path = run_dir / f"inputs-{nonce}.npz"
         arrays = {}
@@ -294,58 +306,69 @@ def _grade(nb: Any, plan: Plan, report: Report, limits: Limits) -> None:
                 if value is not None:
                     arrays[f"{planned.case_id}/{key}"] = np.asarray(value)
         np.savez(inputs_path, **arrays)
-
-        with Kernel(limits) as kernel:
-            death = "the kernel did not start" if kernel.dead else ""
-            for index, source in _learner_cells(nb):
+        for _attempt in range(4):
+            todo = [ex for ex in lecture.exercises if ex.number not in produced]
+            left = deadline - time.monotonic()
+            if not todo or left < 1:
+                break
+            with Kernel(replace(limits, timeout=left)) as kernel:
                 if kernel.dead:
-                    break
-                done = kernel.run(source, limits.cell_timeout)
-                note = _execution_note(done, index, source, limits)
-                if note:
-                    report.notes.append(note)
-                if done.status == "died" or kernel.dead:
-                    death = f"while running your cell {index} (`{_first_line(source)}`)"
-            if not kernel.dead:
-                setup = kernel.run(HARNESS, limits.cell_timeout)
-                if setup.status != "ok":
-                    death = death or "the grading harness could not be defined"
-                    kernel.dead = kernel.dead or setup.status == "died"
-            for ex in lecture.exercises:
-                if kernel.dead:
-                    not_checked[ex.number] = (
-                        f"not checked: the kernel died before exercise {ex.number} was checked"
-                        + (f" ({death})" if death else "")
-                    )
+                    report.notes.append("a kernel did not start (out of memory or time?)")
                     continue
-                out = run_dir / f"out-{ex.number}-{nonce}"
-                spec = {
-                    "nonce": nonce,
-                    "number": ex.number,
-                    "function": ex.function,
-                    "args": list(ex.args),
-                    "kwargs": list(ex.kwargs),
-                    "isolate": {n: lecture.kernel_references[n] for n in ex.isolate},
-                    "cases": [pc.case_id for pc in plan.cases[ex.number]],
-                    "inputs": str(inputs_path),
-                    "out": str(out),
-                    "n_outputs": len(ex.outputs),
-                    "case_timeout": limits.case_timeout,
-                }
-                budget = limits.case_timeout * len(ex.cases) + 10
-                done = kernel.run(f"__fdrl_produce__({json.dumps(json.dumps(spec))})", budget)
-                if done.status == "died" or kernel.dead:
-                    death = f"while exercise {ex.number} ({ex.function}) was being checked"
-                elif done.status != "ok":
-                    report.notes.append(
-                        f"checking exercise {ex.number} stopped early: {done.ename or done.status}"
-                        f" {done.evalue}".rstrip()
-                    )
-                produced[ex.number] = _read_outputs(out, nonce, ex.number)
+                for index, source in cells:
+                    if index in killers:
+                        continue
+                    done = kernel.run(source, limits.cell_timeout)
+                    note = _execution_note(done, index, source, limits)
+                    if note and index not in noted:
+                        noted.add(index)
+                        report.notes.append(
+                            note + ("; the rerun skipped it" if kernel.dead else "")
+                        )
+                    if kernel.dead:
+                        killers.add(index)
+                        break
+                if kernel.dead or kernel.run(HARNESS, limits.cell_timeout).status != "ok":
+                    continue
+                for ex in todo:
+                    out = run_dir / f"out-{ex.number}-{nonce}"
+                    spec = {
+                        "nonce": nonce,
+                        "number": ex.number,
+                        "function": ex.function,
+                        "args": list(ex.args),
+                        "kwargs": list(ex.kwargs),
+                        "isolate": {n: lecture.kernel_references[n] for n in ex.isolate},
+                        "cases": [pc.case_id for pc in plan.cases[ex.number]],
+                        "inputs": str(inputs_path),
+                        "out": str(out),
+                        "n_outputs": len(ex.outputs),
+                        "case_timeout": limits.case_timeout,
+                    }
+                    budget = limits.case_timeout * len(ex.cases) + 10
+                    done = kernel.run(f"__fdrl_produce__({json.dumps(json.dumps(spec))})", budget)
+                    produced[ex.number] = _read_outputs(out, nonce, ex.number)
+                    if kernel.dead:
+                        why_not[ex.number] = (
+                            f"not checked: the kernel died while exercise {ex.number} was being "
+                            f"checked (`{ex.function}` exited the process, crashed, ran out of "
+                            "memory or would not stop); the other exercises ran in a fresh kernel"
+                        )
+                        break
+                    if done.status != "ok":
+                        report.notes.append(
+                            f"checking exercise {ex.number} stopped early: "
+                            f"{done.ename or done.status} {done.evalue}".rstrip()
+                        )
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
     for ex in lecture.exercises:
+        if ex.number not in produced and ex.number not in why_not:
+            why_not[ex.number] = (
+                f"not checked: the submission ran out of time ({limits.timeout:g} s) or its "
+                f"kernel kept dying before exercise {ex.number} was checked"
+            )
         part = PartResult(ex.number, ex.title, ex.function, ex.equations, ex.points)
         state = cell_notes.get(ex.check_id)
         if state:
@@ -353,7 +376,7 @@ def _grade(nb: Any, plan: Plan, report: Report, limits: Limits) -> None:
                 f"your check cell for exercise {ex.number} ({ex.check_id}) was {state}; "
                 "the grader ran its own copy of the checks"
             )
-        _judge_part(ex, plan.cases[ex.number], produced.get(ex.number), not_checked, part)
+        _judge_part(ex, plan.cases[ex.number], produced.get(ex.number), why_not, part)
         part.score = float(sum(case.earned for case in part.cases))
         report.parts.append(part)
 
@@ -369,8 +392,13 @@ def _execution_note(done: Execution, index: int, source: str, limits: Limits) ->
         if done.ename == "NotImplementedError":
             return f"{where} raised NotImplementedError: {done.evalue} (not written yet){flood}"
         return f"{where} raised {done.ename}: {done.evalue}{flood}\n{done.traceback}"
+    if done.status == "timeout" and done.evalue.startswith("killed"):
+        return (
+            f"{where} ran longer than {limits.cell_timeout:g} s, ignored the interrupt and was "
+            f"killed with its kernel{flood}"
+        )
     if done.status == "timeout":
-        return f"{where} ran longer than {limits.cell_timeout:g} s and was stopped{flood}"
+        return f"{where} ran longer than {limits.cell_timeout:g} s and was interrupted{flood}"
     return f"{where} killed the kernel ({done.evalue or 'it exited or ran out of memory'}){flood}"
 
 
@@ -406,11 +434,8 @@ def _judge_part(
         case = pc.case
         result = CaseResult(case.name, case.hidden, case.points, 0.0, "")
         part.cases.append(result)
-        if ex.number in not_checked:
-            result.message = not_checked[ex.number]
-            continue
         if produced is None:
-            result.message = (
+            result.message = not_checked.get(ex.number) or (
                 f"not checked: no outputs came back for exercise {ex.number} "
                 "(the kernel died or the harness was tampered with)"
             )
@@ -424,7 +449,9 @@ def _judge_part(
             continue
         entry = status.get("cases", {}).get(pc.case_id)
         if not isinstance(entry, dict):
-            result.message = "not checked: the kernel stopped before this case ran"
+            result.message = not_checked.get(
+                ex.number, "not checked: the kernel stopped before this case ran"
+            )
             continue
         warnings = [str(w) for w in entry.get("warnings", [])][:5]
         if warnings:

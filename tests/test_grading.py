@@ -1,0 +1,222 @@
+"""Grading without kernels: release, notebook metadata, checks, comparisons (fast)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from fdrl_lib.grading.checking import call, check, judge, split
+from fdrl_lib.grading.exercises import lecture_of, lectures
+from fdrl_lib.grading.exercises.mdps import LECTURE, bellman_backup, policy_evaluation
+from fdrl_lib.grading.notebook import is_check_cell, nbgrader_meta, strip_hidden, stub_source
+from fdrl_lib.grading.release import build, release
+from fdrl_lib.grading.runner import render_grid
+from fdrl_lib.grading.spec import compare_greedy, compare_probs, compare_values
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION = ROOT / "solutions" / "01_mdps.ipynb"
+EXERCISE = ROOT / "exercises" / "01_mdps.ipynb"
+
+
+def _solution_functions() -> dict:
+    """The solution notebook's functions, executed here (independent of any kernel)."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    scope: dict = {"np": np}
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("solution"):
+            exec(cell.source, scope)
+    return scope
+
+
+# --- release -------------------------------------------------------------------------------
+
+
+def test_committed_exercises_and_manifest_match_what_release_writes():
+    assert release(ROOT, check=True) == [], "run `fdrl release` (make exercises) and commit"
+
+
+def test_release_replaces_solutions_with_stubs_and_drops_hidden_tests():
+    _, text, _ = build(SOLUTION)
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert "hidden=True" not in text
+    released = nbformat.reads(text, as_version=4)
+    for exercise in LECTURE.exercises:
+        cells = [c for c in released.cells if nbgrader_meta(c).get("grade_id") == exercise.grade_id]
+        assert len(cells) == 1, f"exactly one stub cell for {exercise.number}"
+        source = cells[0].source
+        assert f"def {exercise.function}(" in source  # signature kept
+        assert '"""' in source  # docstring kept
+        assert f'raise NotImplementedError("Exercise {exercise.number}")' in source
+    for cell in released.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_stub_keeps_the_indentation_of_the_solution_region():
+    source = "def f(x):\n    ### BEGIN SOLUTION\n    y = 2\n    return y\n    ### END SOLUTION\n"
+    assert stub_source(source, "9.9") == (
+        'def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError("Exercise 9.9")\n'
+    )
+
+
+def test_strip_hidden_removes_only_the_marked_block():
+    source = 'check("1.1", f)\n### BEGIN HIDDEN TESTS\ncheck("1.1", f, hidden=True)\n'
+    source += "### END HIDDEN TESTS\n"
+    assert strip_hidden(source) == 'check("1.1", f)'
+
+
+def test_solution_notebook_metadata_is_nbgrader_schema_3_and_points_match_the_checks():
+    nb = nbformat.read(SOLUTION, as_version=4)
+    assert nb.metadata["fdrl"]["exercise"] == "01_mdps"
+    ids = [nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c)]
+    assert len(ids) == len(set(ids)), "grade_ids must be unique"
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        assert meta, "every cell carries nbgrader metadata"
+        assert meta["schema_version"] == 3
+        assert set(meta) >= {"grade_id", "solution", "grade", "locked"}
+        assert meta["locked"] == (not meta["solution"])
+    points = {
+        nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"]
+        for c in nb.cells
+        if is_check_cell(c)
+    }
+    assert points == {ex.check_id: ex.points for ex in LECTURE.exercises}
+
+
+def test_each_exercise_has_one_stub_cell_followed_by_its_check_cell():
+    nb = nbformat.read(EXERCISE, as_version=4)
+    ids = [nbgrader_meta(c).get("grade_id") for c in nb.cells]
+    for exercise in LECTURE.exercises:
+        i = ids.index(exercise.grade_id)
+        assert ids[i + 1] == exercise.check_id
+
+
+# --- the checks and references -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exercise", LECTURE.exercises, ids=lambda e: e.number)
+def test_solution_functions_pass_every_case_of_their_exercise(exercise):
+    functions = _solution_functions()
+    for case in exercise.cases:
+        inputs = case.make_inputs()
+        outputs, message = split(exercise, call(exercise, functions[exercise.function], inputs))
+        assert outputs is not None, message
+        ok, message = judge(exercise, outputs, exercise.reference(inputs))
+        assert ok, f"{case.name}: {message}"
+
+
+def test_kernel_reference_functions_agree_with_fdrl_lib_tabular():
+    # The isolation references (sent into the kernel) are a second, independent implementation.
+    for exercise in (LECTURE.exercise("1.1"), LECTURE.exercise("1.3")):
+        reference = bellman_backup if exercise.number == "1.1" else policy_evaluation
+        for case in exercise.cases:
+            inputs = case.make_inputs()
+            got = call(exercise, reference, inputs)
+            expected = exercise.reference(inputs)["Q" if exercise.number == "1.1" else "V"]
+            np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_every_case_has_distinct_name_and_deterministic_inputs():
+    for exercise in LECTURE.exercises:
+        names = [case.name for case in exercise.cases]
+        assert len(set(names)) == len(names)
+        for case in exercise.cases:
+            a, b = case.make_inputs(), case.make_inputs()
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_notebook_check_passes_the_solution_and_raises_on_a_bug(capsys):
+    functions = _solution_functions()
+    check("1.1", functions["bellman_backup"])
+    check("1.1", functions["bellman_backup"], hidden=True)
+    assert "all visible cases pass" in capsys.readouterr().out
+
+    def no_discount(P, R, gamma, V):
+        return np.sum(P * (R + V[None, None, :]), axis=2)
+
+    with pytest.raises(AssertionError, match=r"Exercise 1.1: 1 visible case\(s\) failed; reread"):
+        check("1.1", no_discount)
+
+    def stub(P, R, gamma, V):
+        raise NotImplementedError("Exercise 1.1")
+
+    with pytest.raises(AssertionError):
+        check("1.1", stub)
+    assert "not written yet" in capsys.readouterr().out
+
+
+def test_lecture_registry_finds_exercises_by_number():
+    assert lecture_of("1.4") is lectures()["01_mdps"]
+    with pytest.raises(ValueError, match="no graded exercise numbered '7.7'"):
+        lecture_of("7.7")
+
+
+# --- comparisons: clear messages for wrong shapes, NaN, non-numbers, ties ---------------------
+
+
+def test_compare_values_names_shape_nan_and_worst_entry():
+    expected = np.array([1.0, 2.0, 3.0])
+    assert compare_values(expected + 1e-9, expected, "V", 1e-6)[0]
+    ok, message = compare_values(np.ones(4), expected, "V", 1e-6)
+    assert not ok and "shape (4,), expected (3,)" in message
+    ok, message = compare_values(np.array([1.0, np.nan, 3.0]), expected, "V", 1e-6)
+    assert not ok and "NaN" in message
+    ok, message = compare_values(np.array([1.0, 2.5, 3.0]), expected, "V", 1e-6)
+    assert not ok and "largest error 0.5 at 1: expected 2, got 2.5" in message
+    ok, message = compare_values("abc", expected, "V", 1e-6)
+    assert not ok and "array of numbers" in message
+    ok, message = compare_values([{"a": 1}], expected, "V", 1e-6)
+    assert not ok
+
+
+def test_compare_greedy_accepts_any_maximiser_and_rejects_others():
+    Q = np.array([[1.0, 1.0, 0.0], [0.0, 2.0, 1.0]])
+    assert compare_greedy(np.array([1, 1]), Q, "policy", 1e-9)[0]  # tie in state 0
+    assert compare_greedy(np.array([0, 1]), Q, "policy", 1e-9)[0]
+    ok, message = compare_greedy(np.array([0, 2]), Q, "policy", 1e-9)
+    assert not ok and "in state 1 it picks action 2" in message
+    ok, message = compare_greedy(np.array([0, 5]), Q, "policy", 1e-9)
+    assert not ok and "outside 0..2" in message
+    ok, message = compare_greedy(np.array([0.5, 1]), Q, "policy", 1e-9)
+    assert not ok and "integer actions" in message
+
+
+def test_compare_probs_requires_rows_summing_to_one():
+    expected = np.array([[0.5, 0.5], [0.2, 0.8]])
+    assert compare_probs(expected.copy(), expected, "pi", 1e-6)[0]
+    ok, message = compare_probs(np.array([[0.5, 0.6], [0.2, 0.8]]), expected, "pi", 1e-6)
+    assert not ok and "row 0 sums to 1.1" in message
+
+
+def test_grid_diff_marks_wrong_cells_and_colours_only_on_request():
+    grid = [
+        [{"got": 1.0, "expected": 1.0, "ok": True}, None],
+        [{"got": 0.5, "expected": 0.25, "ok": False}, {"got": 0.0, "expected": 0.0, "ok": True}],
+    ]
+    plain = render_grid(grid, color=False)
+    assert "+0.500≠+0.250" in plain and "#####" in plain and "\x1b[" not in plain
+    coloured = render_grid(grid, color=True)
+    assert "\x1b[31m" in coloured and "\x1b[32m" in coloured
+
+
+def test_exercise_notebook_contains_no_line_of_any_solution():
+    solution = nbformat.read(SOLUTION, as_version=4)
+    exercise_text = EXERCISE.read_text()
+    regions = [
+        match.group(0)
+        for cell in solution.cells
+        if nbgrader_meta(cell).get("solution")
+        for match in re.finditer(r"BEGIN SOLUTION.*?END SOLUTION", cell.source, re.S)
+    ]
+    assert len(regions) == len(LECTURE.exercises)
+    for region in regions:
+        for line in region.splitlines()[1:-1]:
+            if len(line.strip()) > 12:  # skip trivial lines such as "return V"
+                assert json.dumps(line.strip())[1:-1] not in exercise_text, line
