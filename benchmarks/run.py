@@ -1,0 +1,99 @@
+"""Run an algorithm on its reference task for several seeds; report steps and seconds to solve.
+
+    python benchmarks/run.py dqn --seeds 5               # our DQN on CartPole-v1
+    python benchmarks/run.py dqn --seeds 5 --peer sb3    # side by side with Stable-Baselines3
+    python benchmarks/run.py all                         # every algorithm that exists so far
+
+Writes ``<algo>.md`` (a markdown table) and ``<algo>.png`` (learning curves: mean and min-max
+over seeds) to ``--out`` (default ``benchmarks/results/``). See ``_harness.py`` for the protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as harness  # noqa: E402
+
+
+def _available(algo: str) -> bool:
+    return importlib.util.find_spec(f"fdrl_lib.algos.{algo}") is not None
+
+
+def benchmark(algo: str, seeds: int, peer: str | None, out: Path, max_steps: int | None) -> str:
+    task = harness.TASKS[algo]
+    if max_steps:
+        task = dataclasses.replace(task, max_steps=max_steps)
+    libraries = {"fdrl": harness.run_fdrl}
+    if peer:
+        libraries[peer] = harness.PEERS[peer]
+    results: dict[str, list[harness.Run]] = {name: [] for name in libraries}
+    for seed in range(seeds):  # interleaved, so a busy machine slows every library alike
+        for name, runner in libraries.items():
+            run = runner(algo, seed, task)
+            results[name].append(run)
+            shown = f"{run.steps} steps, {run.seconds:.1f} s" if run.solved else "not solved"
+            print(f"{algo} {name} seed {seed}: {shown}", flush=True)
+    table = harness.markdown_table(task, algo, results)
+    if peer:
+        ours, theirs = harness.summarize(results["fdrl"]), harness.summarize(results[peer])
+        if "steps" in ours and "steps" in theirs:
+            table += (
+                f"\n\nMedian ratio fdrl / {peer}: env steps "
+                f"{ours['steps'][0] / theirs['steps'][0]:.2f}, training seconds "
+                f"{ours['seconds'][0] / theirs['seconds'][0]:.2f}"
+            )
+    if peer == "sb3":
+        import stable_baselines3
+        import torch
+
+        table += f"\n\nStable-Baselines3 {stable_baselines3.__version__}, torch {torch.__version__}"
+        table += ", one thread each."
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{algo}.md").write_text(table + "\n")
+    raw = {k: [dataclasses.asdict(r) for r in v] for k, v in results.items()}
+    (out / f"{algo}.json").write_text(json.dumps(raw, indent=1))
+    harness.plot_curves(task, algo, results, out / f"{algo}.png")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("algo", help="an algorithm (dqn, ppo, ...) or 'all'")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 (default 5)")
+    parser.add_argument("--peer", choices=sorted(harness.PEERS), help="run a peer side by side")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the step budget")
+    args = parser.parse_args(argv)
+    if args.algo == "all":
+        algos = [a for a in harness.TASKS if _available(a)]
+    elif args.algo in harness.TASKS:
+        algos = [args.algo]
+    else:
+        parser.error(f"unknown algorithm {args.algo!r}; choose from {sorted(harness.TASKS)} or all")
+    for algo in algos:
+        if not _available(algo):
+            print(f"fdrl_lib.algos.{algo} does not exist yet", file=sys.stderr)
+            return 2
+        peer = (
+            args.peer
+            if args.peer
+            and (algo, harness.TASKS[algo].env_id)
+            == (
+                "dqn",
+                "CartPole-v1",
+            )
+            else None
+        )
+        print(benchmark(algo, args.seeds, peer, args.out, args.max_steps), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

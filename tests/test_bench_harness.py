@@ -1,0 +1,83 @@
+"""The benchmark harness (benchmarks/_harness.py): protocol, timing and reports."""
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import _harness as harness  # noqa: E402
+
+TASK = harness.Task("CartPole-v1", threshold=100.0, max_steps=3_000, eval_every=1_000, episodes=2)
+
+
+def _slow_policy(obs):
+    time.sleep(0.002)
+    return int(obs[2] + obs[3] > 0)
+
+
+def test_watch_evaluates_every_eval_every_steps_and_stops_at_the_threshold():
+    run = harness.Run("test", 0)
+    watch = harness.ThresholdWatch(run, TASK)
+    assert not watch(999, lambda obs: 0)  # before the first evaluation point: no evaluation
+    assert not watch(1_000, lambda obs: 0)  # always-left scores ~9 < 100
+    assert not watch(1_500, lambda obs: 0)
+    assert watch(
+        2_003, lambda obs: int(obs[2] + obs[3] > 0)
+    )  # angle + angular-velocity policy scores > 100
+    assert [s for s, _ in run.curve] == [1_000, 2_003]
+    assert run.solved and run.steps == 2_003
+
+
+def test_watch_excludes_evaluation_time_from_training_seconds():
+    run = harness.Run("test", 0)
+    watch = harness.ThresholdWatch(run, TASK)
+    t0 = time.perf_counter()
+    assert watch(1_000, _slow_policy)
+    elapsed = time.perf_counter() - t0
+    assert elapsed > 0.2  # hundreds of slow policy calls
+    assert run.seconds < 0.05
+
+
+def test_summary_and_table_report_median_min_and_max_of_solved_runs():
+    runs = [
+        harness.Run("fdrl", s, True, steps, secs)
+        for s, (steps, secs) in enumerate([(3_000, 2.0), (1_000, 1.0), (2_000, 4.0)])
+    ]
+    runs.append(harness.Run("fdrl", 3))  # not solved: left out of the statistics
+    summary = harness.summarize(runs)
+    assert summary["solved"] == 3 and summary["runs"] == 4
+    assert summary["steps"] == (2_000, 1_000, 3_000)
+    assert summary["seconds"] == (2.0, 1.0, 4.0)
+    table = harness.markdown_table(TASK, "dqn", {"fdrl": runs})
+    assert "| fdrl | 3/4 | 2,000 (1,000-3,000) | 2.0 (1.0-4.0) |" in table
+
+
+def test_plot_curves_writes_a_png(tmp_path):
+    runs = [
+        harness.Run("fdrl", 0, True, 2_000, 1.0, [(1_000, 50.0), (2_000, 120.0)]),
+        harness.Run("fdrl", 1, False, None, None, [(1_000, 20.0), (2_000, 30.0)]),
+    ]
+    path = harness.plot_curves(TASK, "dqn", {"fdrl": runs}, tmp_path / "dqn.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_run_fdrl_reports_steps_and_seconds_for_dqn():
+    easy = harness.Task("CartPole-v1", threshold=0.0, max_steps=2_000, eval_every=1_000, episodes=1)
+    run = harness.run_fdrl("dqn", 0, easy)
+    assert run.solved and run.steps == 1_000 and run.seconds > 0
+
+
+def test_sb3_peer_refuses_tasks_it_has_no_hyperparameters_for():
+    pytest.importorskip("stable_baselines3")
+    with pytest.raises(ValueError, match="no SB3 peer"):
+        harness.run_sb3("ppo", 0, TASK)
+
+
+def test_every_algorithm_has_a_reference_task():
+    for algo in ("dqn", "vpg", "a2c", "a3c", "trpo", "ppo"):
+        assert harness.TASKS[algo].env_id == "CartPole-v1"
+    for algo in ("ddpg", "td3", "sac", "mbrl", "me_trpo", "mb_mpo"):
+        assert harness.TASKS[algo].env_id == "Pendulum-v1"
