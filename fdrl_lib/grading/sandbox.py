@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,7 @@ class Kernel:
         except Exception:
             pass
         self.dead = True
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _left(self) -> float:
         return self.deadline - time.monotonic()
