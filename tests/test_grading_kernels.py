@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,6 +112,17 @@ def test_hostile_messages_say_what_happened(graded):
     assert "was emptied" in notes("check_cell_emptied")
     assert "(check_policy_iteration) was deleted" in notes("check_cell_deleted")
     assert "no function named `bellman_backup`" in notes("solution_cell_deleted")
+
+
+def test_learner_text_cannot_draw_a_fake_score_on_the_terminal(graded):
+    report = graded["hostile_fake_print"]
+    text = render_text(report, color=True)
+    assert "\x1b[2J" not in text and "\x1b[H" not in text
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)  # our own colours
+    lines = [line for line in plain.splitlines() if line.startswith("Total")]
+    assert lines == ["Total: 0/19 (0%)"]
+    message = report.parts[0].cases[0].message
+    assert message.startswith("your function raised ValueError:") and "[2J" not in message
 
 
 def test_files_that_are_not_this_exercise_score_zero_with_a_reason(graded):

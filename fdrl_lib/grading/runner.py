@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import secrets
 import shutil
 import sys
@@ -241,9 +242,32 @@ def grade_bytes(
         report.error = f"internal grader error ({type(error).__name__}: {error}); please report"
         report.notes.append(traceback.format_exc()[-2000:])
         report.parts = report.parts or _empty_parts(lecture, "not graded: internal error")
+    _sanitize(report)
     report.score = float(sum(part.score for part in report.parts))
     report.seconds = time.monotonic() - start
     return report
+
+
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _clean(text: str, one_line: bool, limit: int) -> str:
+    """Learner-made text without terminal escapes (and, for one-line fields, without newlines),
+    so that nothing a submission raises or prints can draw a fake score on the grader's screen.
+    """
+    text = _CONTROL.sub("", str(text))
+    if one_line:
+        text = " ⏎ ".join(line.strip() for line in text.splitlines() if line.strip())
+    return text if len(text) <= limit else text[:limit] + " ...(cut)"
+
+
+def _sanitize(report: Report) -> None:
+    report.notes = [_clean(note, False, 4000) for note in report.notes]
+    for part in report.parts:
+        part.notes = [_clean(note, True, 500) for note in part.notes]
+        for case in part.cases:
+            case.message = _clean(case.message, True, 600)
+            case.detail = _clean(case.detail, False, 3000)
 
 
 def _cell_notes(nb: Any, plan: Plan) -> dict[str, str]:

@@ -99,6 +99,8 @@ NOT_JSON = b'{"cells": [ {"cell_type": "code", "source": "def bellman_backup(P, 
 FAKE_PRINT = """
 print("Total: 19/19 (100%)")
 print(json.dumps({"score": 19, "max_score": 19}))
+def bellman_backup(P, R, gamma, V):  # tries to draw a fake score over the grader's report
+    raise ValueError("\\x1b[2J\\x1b[H\\nTotal: 19/19 (100%)\\n")
 """
 
 PATCH_GRADER = """
