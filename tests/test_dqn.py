@@ -20,6 +20,8 @@ def _tiny(**flags) -> dqn.Config:
         learning_starts=50,
         target_update=20,
         epsilon_decay_steps=100,
+        train_every=1,
+        gradient_steps=1,
         atoms=11,
         **flags,
     )

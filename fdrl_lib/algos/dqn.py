@@ -31,17 +31,17 @@ from fdrl_lib.training import (
 class Config:
     total_steps: int = 50_000  # env steps to train for
     hidden: tuple[int, ...] = (64, 64)  # hidden layer widths of the Q-network
-    lr: float = 2e-3  # Adam step size
+    lr: float = 2.3e-3  # Adam step size
     gamma: float = 0.99  # discount
     buffer_size: int = 50_000  # replay memory capacity N
     batch_size: int = 64  # transitions per gradient step
     learning_starts: int = 1_000  # env steps before the first update (the memory fills first)
-    train_every: int = 2  # env steps between training rounds
-    gradient_steps: int = 1  # gradient steps per training round
-    target_update: int = 100  # C: gradient steps between resets of the target network
+    train_every: int = 16  # env steps between training rounds
+    gradient_steps: int = 8  # gradient steps per training round (replay ratio 1/2)
+    target_update: int = 64  # C: gradient steps between resets of the target network
     epsilon_start: float = 1.0  # epsilon-greedy: chance of a random action at step 0 ...
-    epsilon_end: float = 0.02  # ... annealed linearly to this ...
-    epsilon_decay_steps: int = 5_000  # ... over this many env steps
+    epsilon_end: float = 0.04  # ... annealed linearly to this ...
+    epsilon_decay_steps: int = 8_000  # ... over this many env steps
     huber_kappa: float = 1.0  # Huber loss: quadratic for |error| <= kappa, linear beyond
     max_grad_norm: float = 0.0  # clip the gradient norm to this (0 = no clipping: Huber bounds it)
     double: bool = False  # eq. 2.12: pick a' with the online net, evaluate it with the target
@@ -70,7 +70,7 @@ def rainbow(**overrides) -> Config:
         distributional=True,
         epsilon_start=0.0,  # noisy nets do the exploring
         epsilon_end=0.0,
-        lr=1e-3,
+        hidden=(128, 128),  # room for the distributional head's atoms per action
     )
     return Config(**{**values, **overrides})
 
@@ -117,6 +117,23 @@ def categorical_projection(next_probs, reward, discount, terminated, support) ->
     return projected
 
 
+def distributional_target(online, target, reward, next_obs, terminated, discount, double: bool):
+    """C51's target distribution ``(B, atoms)``: the next state's return distribution under
+    the greedy action (chosen as in :func:`td_target`), shifted and projected onto the support.
+    """
+    next_q = target.q_values(next_obs)  # (B, A) expected values
+    chooser = online.q_values(next_obs) if double else next_q
+    next_action = chooser.argmax(dim=1)[:, None, None].expand(-1, 1, target.atoms)  # (B, 1, K)
+    next_probs = target(next_obs).softmax(-1).gather(1, next_action).squeeze(1)  # (B, K)
+    return categorical_projection(next_probs, reward, discount, terminated, target.support)
+
+
+def greedy_action(net: QNetwork, state: np.ndarray) -> int:
+    """``argmax_a Q(state, a)`` for one state (noisy layers use their current noise)."""
+    with torch.inference_mode():
+        return int(net.q_values(torch.as_tensor(state, dtype=torch.float32)[None]).argmax())
+
+
 class GreedyPolicy:
     """The deterministic policy ``a = argmax_a Q(phi(obs), a)`` (noisy layers at their mean)."""
 
@@ -132,14 +149,13 @@ class GreedyPolicy:
     def __call__(self, obs: np.ndarray) -> int:
         if self.stack is not None:
             obs = self.stack(obs)
+        if not self.noisy:
+            return greedy_action(self.net, obs)
         training = self.net.training
-        if self.noisy:
-            self.net.eval()  # noisy layers at their mean weights: deterministic
-        with torch.inference_mode():
-            q = self.net.q_values(torch.as_tensor(obs, dtype=torch.float32)[None])  # (1, A)
-        if self.noisy:
-            self.net.train(training)
-        return int(q.argmax())
+        self.net.eval()  # noisy layers at their mean weights: deterministic
+        action = greedy_action(self.net, obs)
+        self.net.train(training)
+        return action
 
 
 def train(
@@ -205,27 +221,17 @@ def _train(env, config: Config, seed: int, total_steps: int, callback, progress)
         batch = memory.sample(c.batch_size, beta=beta)
         obs_b, next_obs_b = torch.from_numpy(batch["obs"]), torch.from_numpy(batch["next_obs"])
         action_b = torch.from_numpy(batch["action"])[:, None]  # (B, 1)
-        reward_b, terminated_b = (
-            torch.from_numpy(batch["reward"]),
-            torch.from_numpy(batch["terminated"]),
-        )
+        reward_b = torch.from_numpy(batch["reward"])
+        terminated_b = torch.from_numpy(batch["terminated"])
         discount_b = torch.from_numpy(batch["discount"])  # gamma^k for a k-step transition
         if c.noisy:
             online.reset_noise()
             target.reset_noise()
-        with torch.no_grad():
-            if c.distributional:
-                next_q = target.q_values(next_obs_b)  # (B, A)
-                chooser = online.q_values(next_obs_b) if c.double else next_q
-                next_action = chooser.argmax(dim=1)[:, None, None].expand(-1, 1, c.atoms)
-                next_probs = target(next_obs_b).softmax(-1).gather(1, next_action).squeeze(1)
-                y = categorical_projection(
-                    next_probs, reward_b, discount_b, terminated_b, online.support
-                )  # (B, atoms)
-            else:
-                y = td_target(
-                    online, target, reward_b, next_obs_b, terminated_b, discount_b, c.double
-                )  # (B,)
+        with torch.no_grad():  # y_j: (B,) values, or (B, atoms) probabilities for C51
+            make_target = distributional_target if c.distributional else td_target
+            y = make_target(
+                online, target, reward_b, next_obs_b, terminated_b, discount_b, c.double
+            )
         if c.distributional:
             index = action_b[:, :, None].expand(-1, 1, c.atoms)
             log_probs = online(obs_b).log_softmax(-1).gather(1, index).squeeze(1)  # (B, atoms)
@@ -252,12 +258,8 @@ def _train(env, config: Config, seed: int, total_steps: int, callback, progress)
         epsilon = c.epsilon_start + fraction * (c.epsilon_end - c.epsilon_start)
         if rng.random() < epsilon:
             action = int(rng.integers(n_actions))
-        elif c.noisy:  # act with the current noise sample: that is how noisy nets explore
-            with torch.inference_mode():
-                q = online.q_values(torch.as_tensor(obs, dtype=torch.float32)[None])
-            action = int(q.argmax())
-        else:
-            action = policy(obs) if c.frame_stack == 1 else _act_stacked(online, obs)
+        else:  # obs is already phi(s_t); noisy nets explore through their current noise
+            action = greedy_action(online, obs)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         memory.add(obs, action, reward, next_obs, terminated, truncated)
         history.step(reward, terminated or truncated, step)
@@ -284,12 +286,6 @@ def _train(env, config: Config, seed: int, total_steps: int, callback, progress)
         "state_dict": online.state_dict(),
     }
     return TrainResult(policy, history.episodes, c, algo="dqn", checkpoint=checkpoint)
-
-
-def _act_stacked(net: QNetwork, state: np.ndarray) -> int:
-    """Greedy action on an already-stacked state (the training env applies phi itself)."""
-    with torch.inference_mode():
-        return int(net.q_values(torch.as_tensor(state, dtype=torch.float32)[None]).argmax())
 
 
 def load(path) -> TrainResult:
