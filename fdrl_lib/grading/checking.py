@@ -15,9 +15,12 @@ from fdrl_lib.grading.spec import Case, Exercise, compare_output
 
 
 def call(exercise: Exercise, function: Callable[..., Any], inputs: dict[str, Any]) -> Any:
-    """Call a learner function the way the grader does: args by position, options by name."""
+    """Call a learner function the way the grader does: args by position, options by name
+    (through the exercise's ``wrapper`` when it has one)."""
     args = [inputs[name] for name in exercise.args]
     kwargs = {name: inputs[name] for name in exercise.kwargs if inputs.get(name) is not None}
+    if exercise.wrapper is not None:
+        return exercise.wrapper(function, *args, **kwargs)
     return function(*args, **kwargs)
 
 

@@ -363,6 +363,7 @@ def _grade(nb: Any, plan: Plan, report: Report, limits: Limits) -> None:
                         "args": list(ex.args),
                         "kwargs": list(ex.kwargs),
                         "isolate": {n: lecture.kernel_references[n] for n in ex.isolate},
+                        "wrapper": _wrapper_spec(ex),
                         "cases": [pc.case_id for pc in plan.cases[ex.number]],
                         "inputs": str(inputs_path),
                         "out": str(out),
@@ -403,6 +404,16 @@ def _grade(nb: Any, plan: Plan, report: Report, limits: Limits) -> None:
         _judge_part(ex, plan.cases[ex.number], produced.get(ex.number), why_not, part)
         part.score = float(sum(case.earned for case in part.cases))
         report.parts.append(part)
+
+
+def _wrapper_spec(ex: Exercise) -> list[str] | None:
+    """[name, source] of the exercise's kernel-side adapter, or None."""
+    if ex.wrapper is None:
+        return None
+    import inspect
+    import textwrap
+
+    return [ex.wrapper.__name__, textwrap.dedent(inspect.getsource(ex.wrapper))]
 
 
 def _execution_note(done: Execution, index: int, source: str, limits: Limits) -> str:

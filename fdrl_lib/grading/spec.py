@@ -16,7 +16,7 @@ Everything here is pure numpy: a comparison returns ``(ok, message)`` and never 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,8 +41,12 @@ class Output:
     """How one returned value is checked against the reference."""
 
     name: str  # "V", "policy", "Q", "pi"
-    kind: str  # "values" | "greedy" | "probs"
+    kind: str  # "values" | "greedy" | "probs" | "frequencies"
     atol: float = 1e-6
+    # Known wrong answers: (key of the reference dict holding the wrong variant, what the
+    # mistake is). When a wrong output matches a variant, the feedback names the mistake.
+    mistakes: tuple[tuple[str, str], ...] = ()
+    hint: str = ""  # added to the feedback whenever this output is wrong (and no mistake matched)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,12 @@ class Exercise:
     equations: str  # "eq. 1.7 and Algorithm 1"
     isolate: tuple[str, ...] = ()  # other learner functions swapped for the reference while checked
     notes: str = ""  # which bug costs what, for docs and feedback
+    # Optional adapter for functions that do not map arrays to arrays (a torch loss, a function
+    # taking a numpy Generator, a one-step update replayed over a stream): called as
+    # ``wrapper(learner_function, *args, **kwargs)`` instead of ``learner_function(...)`` and
+    # returns the outputs as numbers. Self-contained (imports inside, module level): its source
+    # is sent into the learner's kernel, like the ``isolate`` references.
+    wrapper: Callable[..., Any] | None = None
 
     @property
     def grade_id(self) -> str:
@@ -185,15 +195,62 @@ def compare_probs(got: Any, expected: np.ndarray, name: str, atol: float) -> tup
     return compare_values(array, expected, name, atol)
 
 
+FREQUENCY_Z = 5.0  # "frequencies": allowed deviation in standard errors of a count's frequency
+
+
+def compare_frequencies(got: Any, probs: np.ndarray, name: str) -> tuple[bool, str]:
+    """Counts of n seeded draws (A,) against exact probabilities (A,).
+
+    Entry a passes when ``|count_a / n - p_a| <= FREQUENCY_Z * sqrt(p_a (1 - p_a) / n)``: five
+    standard errors of a binomial frequency, so a right sampler fails with probability < 1e-6
+    per entry, and with the grader's fixed seed never (same draws every run). Probabilities 0
+    and 1 must be met exactly.
+    """
+    array, message = as_numeric(got, name)
+    if array is None:
+        return False, message
+    if array.shape != probs.shape:
+        return False, _shape_message(name, array, probs.shape)
+    n = float(array.sum())
+    if n <= 0 or np.any(array < 0):
+        return False, f"{name} should be non-negative counts of draws, got {array}"
+    freq = array / n
+    allowed = FREQUENCY_Z * np.sqrt(probs * (1 - probs) / n) + 1e-12
+    wrong = np.abs(freq - probs) > allowed
+    if not wrong.any():
+        return True, f"{name} frequencies match"
+    a = int(np.argmax(np.abs(freq - probs) - allowed))
+    return False, (
+        f"{name}: action {a} was drawn {freq[a]:.4f} of the time in {int(n)} seeded draws; "
+        f"expected probability {probs[a]:.4f} (allowed deviation {allowed[a]:.4f}); all "
+        f"frequencies {np.round(freq, 4).tolist()} vs {np.round(probs, 4).tolist()}"
+    )
+
+
+def _compare(output: Output, got: Any, reference: dict[str, Any]) -> tuple[bool, str]:
+    if output.kind == "values":
+        return compare_values(got, reference[output.name], output.name, output.atol)
+    if output.kind == "greedy":
+        return compare_greedy(got, reference["Q"], output.name, output.atol)
+    if output.kind == "probs":
+        return compare_probs(got, reference[output.name], output.name, output.atol)
+    return compare_frequencies(got, reference[output.name], output.name)
+
+
+KINDS = ("values", "greedy", "probs", "frequencies")
+
+
 def compare_output(output: Output, got: Any, reference: dict[str, Any]) -> tuple[bool, str]:
-    """Dispatch on ``output.kind``; never raises."""
+    """Dispatch on ``output.kind``; a wrong output that matches a known mistake is named."""
+    if output.kind not in KINDS:
+        raise ValueError(f"unknown output kind {output.kind!r}; expected one of {KINDS}")
     try:
-        if output.kind == "values":
-            return compare_values(got, reference[output.name], output.name, output.atol)
-        if output.kind == "greedy":
-            return compare_greedy(got, reference["Q"], output.name, output.atol)
-        if output.kind == "probs":
-            return compare_probs(got, reference[output.name], output.name, output.atol)
+        ok, message = _compare(output, got, reference)
+        if ok:
+            return ok, message
+        for key, mistake in output.mistakes:
+            if key in reference and _compare(replace(output, name=key), got, reference)[0]:
+                return False, f"{mistake} [{message}]"
+        return False, f"{message}; {output.hint}" if output.hint else message
     except Exception as error:  # defensive: a comparison must not crash the grader
         return False, f"{output.name} could not be compared ({type(error).__name__}: {error})"
-    raise ValueError(f"unknown output kind {output.kind!r}; expected values, greedy or probs")

@@ -11,9 +11,9 @@ from fdrl_lib.grading.spec import Lecture
 
 def lectures() -> dict[str, Lecture]:
     """All graded notebooks by name (imported lazily: each lecture may import its library)."""
-    from fdrl_lib.grading.exercises import mdps
+    from fdrl_lib.grading.exercises import dqn, mdps
 
-    return {mdps.LECTURE.name: mdps.LECTURE}
+    return {lecture.name: lecture for lecture in (mdps.LECTURE, dqn.LECTURE)}
 
 
 def lecture_of(number: str) -> Lecture:
