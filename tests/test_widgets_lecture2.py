@@ -249,5 +249,6 @@ def test_ablation_runs_the_real_dqn_through_its_callback() -> None:
         {"DQN": config}, seeds=[0], total_steps=1_000, every=500, episodes=1, progress=False
     )
     records = results["DQN"]["records"][0]
-    assert [r["step"] for r in records] == [500, 1_000]
+    steps = [r["step"] for r in records]  # the first callbacks at or after 500 and 1,000 steps
+    assert len(steps) == 2 and 500 <= steps[0] < 1_000 and steps[1] == 1_000
     assert all(r["eval_return"] >= 8 for r in records)  # CartPole: at least 8 steps per episode

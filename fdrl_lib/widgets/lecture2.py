@@ -192,7 +192,7 @@ def _learn(layout: str, epsilon: float, alpha: float, seed: int, steps: int):
 def learn_gridworld(
     layout: str = "book",
     epsilon: float = 0.3,
-    alpha: float = 0.5,
+    alpha: float = 0.2,
     seed: int = 0,
     steps: int = STEPS_MAX,
 ):
@@ -214,7 +214,7 @@ def learn_gridworld(
 def qlearning_state(
     layout: str = "book",
     epsilon: float = 0.3,
-    alpha: float = 0.5,
+    alpha: float = 0.2,
     step: int = STEPS_MAX,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -287,7 +287,7 @@ class QLearningDemo(Demo):
         self,
         layout: str = "book",
         epsilon: float = 0.3,
-        alpha: float = 0.5,
+        alpha: float = 0.2,
         step: int = 2_000,
         seed: int = 0,
     ) -> None:
