@@ -46,7 +46,7 @@ class Output:
     # Known wrong answers: (key of the reference dict holding the wrong variant, what the
     # mistake is). When a wrong output matches a variant, the feedback names the mistake.
     mistakes: tuple[tuple[str, str], ...] = ()
-    hint: str = ""  # added to the feedback whenever this output is wrong (and no mistake matched)
+    hint: str = ""  # leads the feedback whenever this output is wrong and no mistake matched
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,6 @@ def compare_output(output: Output, got: Any, reference: dict[str, Any]) -> tuple
         for key, mistake in output.mistakes:
             if key in reference and _compare(replace(output, name=key), got, reference)[0]:
                 return False, f"{mistake} [{message}]"
-        return False, f"{message}; {output.hint}" if output.hint else message
+        return False, f"{output.hint} [{message}]" if output.hint else message
     except Exception as error:  # defensive: a comparison must not crash the grader
         return False, f"{output.name} could not be compared ({type(error).__name__}: {error})"

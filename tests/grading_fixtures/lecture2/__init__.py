@@ -1,0 +1,1 @@
+"""Lecture 2 (02_dqn) grading fixtures: see submissions.py."""
