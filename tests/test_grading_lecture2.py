@@ -8,6 +8,8 @@ and the named-mistake feedback. Kernel part: the solution, the untouched exercis
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import time
@@ -290,14 +292,14 @@ def _scores(report: Report) -> dict[str, float]:
     return {part.number: part.score for part in report.parts}
 
 
-@pytest.mark.xdist_group("grading")
+@pytest.mark.xdist_group("grading_lecture2")
 def test_solution_scores_full_marks(graded):
     report = graded["solution"]
     assert report.score == report.max_score == fx.TOTAL, report.to_dict()
     assert report.error is None and report.notes == []
 
 
-@pytest.mark.xdist_group("grading")
+@pytest.mark.xdist_group("grading_lecture2")
 def test_untouched_exercise_scores_zero_with_a_message_per_case(graded):
     report = graded["blank"]
     assert report.score == 0 and report.max_score == fx.TOTAL
@@ -306,7 +308,7 @@ def test_untouched_exercise_scores_zero_with_a_message_per_case(graded):
             assert case.message == f"not written yet (NotImplementedError: Exercise {part.number})"
 
 
-@pytest.mark.xdist_group("grading")
+@pytest.mark.xdist_group("grading_lecture2")
 @pytest.mark.parametrize("name", list(fx.BUGS))
 def test_each_bug_loses_exactly_its_points_with_feedback_naming_the_mistake(graded, name):
     report = graded[name]
@@ -317,7 +319,7 @@ def test_each_bug_loses_exactly_its_points_with_feedback_naming_the_mistake(grad
         assert fx.BUGS[name][2] in case.message, case.message
 
 
-@pytest.mark.xdist_group("grading")
+@pytest.mark.xdist_group("grading_lecture2")
 def test_nbval_runs_the_solution_notebook_and_matches_its_outputs():
     done = subprocess.run(
         [
@@ -338,3 +340,19 @@ def test_nbval_runs_the_solution_notebook_and_matches_its_outputs():
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_exercise_notebook_contains_no_line_of_any_solution():
+    solution = nbformat.read(SOLUTION, as_version=4)
+    exercise_text = EXERCISE.read_text()
+    regions = [
+        match.group(0)
+        for cell in solution.cells
+        if nbgrader_meta(cell).get("solution")
+        for match in re.finditer(r"BEGIN SOLUTION.*?END SOLUTION", cell.source, re.S)
+    ]
+    assert len(regions) == len(LECTURE.exercises)
+    for region in regions:
+        for line in region.splitlines()[1:-1]:
+            if len(line.strip()) > 12:  # skip trivial lines such as "return Q"
+                assert json.dumps(line.strip())[1:-1] not in exercise_text, line
