@@ -13,6 +13,8 @@ FLAGS = ("double", "dueling", "prioritized", "n_step", "noisy", "distributional"
 
 
 def _tiny(**flags) -> dqn.Config:
+    """A seconds-long config; every improvement off unless switched on in ``flags``."""
+    flags = {"double": False, "n_step": 1, **flags}
     return dqn.Config(
         total_steps=300,
         hidden=(16,),
@@ -116,6 +118,12 @@ def test_rainbow_turns_every_improvement_on():
     config = dqn.rainbow()
     assert config.double and config.dueling and config.prioritized and config.noisy
     assert config.distributional and config.n_step > 1
+
+
+def test_vanilla_is_algorithm_3_without_improvements():
+    config = dqn.vanilla()
+    assert not (config.double or config.dueling or config.prioritized or config.noisy)
+    assert not config.distributional and config.n_step == 1
 
 
 def test_config_is_frozen():
