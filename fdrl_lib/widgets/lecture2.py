@@ -25,13 +25,17 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from fdrl_lib.tabular import GridWorld
+from fdrl_lib.tabular.qlearning import QLearningResult
 from fdrl_lib.widgets import STATIC_NOTE, Demo
 from fdrl_lib.widgets.lecture1 import LAYOUTS, _check_layout, make_grid
 
 # ---------------------------------------------------------------------- prioritized replay
 
 
-def priority_probs(td_errors: Sequence[float] | np.ndarray, alpha: float, eps: float = 1e-6):
+def priority_probs(
+    td_errors: Sequence[float] | np.ndarray, alpha: float, eps: float = 1e-6
+) -> np.ndarray:
     """``P(i) = p_i^alpha / sum_k p_k^alpha`` with ``p_i = |TD error_i| + eps``, shape (N,).
 
     ``alpha = 0`` is uniform replay; ``alpha = 1`` replays in proportion to |TD error|.
@@ -172,7 +176,9 @@ def q_error(Q: np.ndarray, Q_star: np.ndarray, n_cells: int) -> float:
 
 
 @lru_cache(maxsize=32)
-def _learn(layout: str, epsilon: float, alpha: float, seed: int, steps: int):
+def _learn(
+    layout: str, epsilon: float, alpha: float, seed: int, steps: int
+) -> tuple[GridWorld, QLearningResult, np.ndarray]:
     from fdrl_lib.tabular import q_value_iteration
     from fdrl_lib.tabular.qlearning import q_learning
 
@@ -195,7 +201,7 @@ def learn_gridworld(
     alpha: float = 0.2,
     seed: int = 0,
     steps: int = STEPS_MAX,
-):
+) -> tuple[GridWorld, QLearningResult, np.ndarray]:
     """One run of ``q_learning`` (Algorithm 2) on a classic grid (noise 0.2, gamma 0.9), cached.
 
     Returns ``(grid, result, Q_star)``; ``result.Q_history[j]`` is the table after
@@ -494,7 +500,6 @@ __all__ = [
     "draw_replay",
     "example_td_errors",
     "importance_weights",
-    "make_grid",
     "priority_probs",
     "replay_demo",
     "replay_state",
