@@ -112,6 +112,8 @@ class QNetwork(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Q-values ``(B, A)`` (``atoms == 1``) or per-action logits ``(B, A, atoms)``."""
         features = self.body(obs.flatten(1))  # (B, *obs_shape) -> (B, hidden)
+        if self.atoms == 1 and self.value is None:
+            return self.advantage(features)  # (B, A): the plain DQN head, the common case
         out = self.advantage(features).view(-1, self.n_actions, self.atoms)  # (B, A, atoms)
         if self.value is not None:
             value = self.value(features).view(-1, 1, self.atoms)  # (B, 1, atoms)
