@@ -132,3 +132,55 @@ class QNetwork(nn.Module):
         for module in self.modules():
             if isinstance(module, NoisyLinear):
                 module.reset_noise()
+
+
+class CategoricalPolicy(nn.Module):
+    """``pi_theta(a | s)`` over discrete actions: an MLP gives logits, ``(B, A)``.
+
+    :meth:`forward` returns a ``torch.distributions.Categorical`` (sample, ``log_prob``,
+    ``entropy``); :meth:`act` is the deterministic (most likely) action of one observation.
+    """
+
+    def __init__(
+        self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64), activation=nn.Tanh
+    ) -> None:
+        super().__init__()
+        self.logits = mlp([obs_dim, *hidden, n_actions], activation=activation)
+
+    def forward(self, obs: torch.Tensor) -> torch.distributions.Categorical:
+        return torch.distributions.Categorical(logits=self.logits(obs.flatten(1)))
+
+    def act(self, obs) -> int:
+        with torch.inference_mode():
+            logits = self.logits(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))
+        return int(logits.argmax())
+
+
+class GaussianPolicy(nn.Module):
+    """``pi_theta(a | s) = N(mu_theta(s), diag(sigma^2))`` with a learned, state-free log std.
+
+    :meth:`forward` returns a distribution whose ``log_prob`` sums over action dimensions,
+    ``(B,)``; :meth:`act` returns the mean action of one observation (deterministic).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        activation=nn.Tanh,
+        log_std: float = -0.5,
+    ) -> None:
+        super().__init__()
+        self.mean = mlp([obs_dim, *hidden, action_dim], activation=activation)
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std)))
+
+    def forward(self, obs: torch.Tensor) -> torch.distributions.Independent:
+        mean = self.mean(obs.flatten(1))  # (B, action_dim)
+        normal = torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+        return torch.distributions.Independent(normal, 1)  # log_prob sums over dims: (B,)
+
+    def act(self, obs):
+        with torch.inference_mode():
+            mean = self.mean(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))
+        return mean[0].numpy()

@@ -1,0 +1,70 @@
+"""Networks (fdrl_lib.nn): shapes, dueling/distributional heads, noisy layers, policy heads."""
+
+import math
+
+import pytest
+import torch
+
+from fdrl_lib.nn import CategoricalPolicy, GaussianPolicy, NoisyLinear, QNetwork, mlp
+
+
+def test_mlp_has_the_requested_widths_and_rejects_bad_sizes():
+    net = mlp([4, 32, 16, 2])
+    assert net(torch.zeros(5, 4)).shape == (5, 2)
+    assert [m.out_features for m in net if isinstance(m, torch.nn.Linear)] == [32, 16, 2]
+    with pytest.raises(ValueError, match="sizes"):
+        mlp([4])
+
+
+def test_q_network_output_shapes_for_every_head():
+    obs = torch.zeros(7, 3)
+    assert QNetwork(3, 2)(obs).shape == (7, 2)
+    assert QNetwork(3, 2, dueling=True)(obs).shape == (7, 2)
+    c51 = QNetwork(3, 2, atoms=11, v_min=0.0, v_max=10.0)
+    assert c51(obs).shape == (7, 2, 11) and c51.q_values(obs).shape == (7, 2)
+
+
+def test_dueling_advantages_average_to_zero_so_mean_q_is_the_value():
+    torch.manual_seed(0)
+    net = QNetwork(3, 4, dueling=True)
+    obs = torch.randn(5, 3)
+    value = net.value(net.body(obs)).squeeze(-1)  # (B,)
+    torch.testing.assert_close(net(obs).mean(dim=1), value)
+
+
+def test_distributional_q_values_are_the_expectation_over_the_support():
+    net = QNetwork(2, 3, atoms=5, v_min=-2.0, v_max=2.0)
+    obs = torch.randn(4, 2)
+    probs = net(obs).softmax(-1)
+    torch.testing.assert_close(net.q_values(obs), (probs * torch.linspace(-2, 2, 5)).sum(-1))
+
+
+def test_noisy_linear_is_deterministic_in_eval_and_noisy_in_train():
+    torch.manual_seed(0)
+    layer = NoisyLinear(3, 2)
+    x = torch.randn(4, 3)
+    layer.eval()
+    torch.testing.assert_close(layer(x), x @ layer.weight_mu.T + layer.bias_mu)
+    layer.train()
+    before = layer(x)
+    layer.reset_noise()
+    assert not torch.allclose(before, layer(x))
+
+
+def test_categorical_policy_log_prob_matches_log_softmax():
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(4, 3)
+    obs, action = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    expected = policy.logits(obs).log_softmax(-1)[torch.arange(6), action]
+    torch.testing.assert_close(policy(obs).log_prob(action), expected)
+    assert policy.act(obs[0].numpy()) == int(policy.logits(obs[:1]).argmax())
+
+
+def test_gaussian_policy_log_prob_is_the_diagonal_normal_density():
+    torch.manual_seed(0)
+    policy = GaussianPolicy(3, 2, log_std=math.log(0.5))
+    obs, action = torch.randn(4, 3), torch.randn(4, 2)
+    mean = policy.mean(obs)
+    expected = -0.5 * ((action - mean) / 0.5) ** 2 - math.log(0.5) - 0.5 * math.log(2 * math.pi)
+    torch.testing.assert_close(policy(obs).log_prob(action), expected.sum(-1))
+    torch.testing.assert_close(torch.as_tensor(policy.act(obs[0].numpy())), mean[0].detach())
