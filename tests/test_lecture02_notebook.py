@@ -77,7 +77,7 @@ def test_lecture02_imports_algorithms_instead_of_pasting_them(nb: nbformat.Noteb
         assert f"def {name}(" not in code
     for flag in ("double", "prioritized", "dueling", "n_step", "noisy", "distributional"):
         assert f"{flag}=" in code  # every improvement appears in the ablation
-    assert "dqn.rainbow()" in code
+    assert "dqn.rainbow()" in code and "dqn.vanilla()" in code  # Algorithm 3 is the baseline
 
 
 def test_lecture02_is_committed_with_outputs_and_stays_small(nb: nbformat.NotebookNode) -> None:
