@@ -98,20 +98,8 @@ def test_soft_explorer_beta_slider_shows_soft_value_iteration_policy() -> None:
     assert np.array_equal(explorer.state["probs"][:n].argmax(axis=1), greedy[:n])
 
 
-def test_show_displays_a_static_picture_before_the_controls(monkeypatch) -> None:
-    import IPython.display
-
-    shown = []
-
-    class Handle:
-        def update(self, obj):
-            shown.append(("update", obj))
-
-    def fake_display(obj, *args, **kwargs):
-        shown.append(("display", obj))
-        return Handle() if kwargs.get("display_id") else None
-
-    monkeypatch.setattr(IPython.display, "display", fake_display)
+def test_show_displays_a_static_picture_before_the_controls(displayed) -> None:
+    shown = displayed
     explorer = lecture1.gridworld_explorer(layout="maze")
     assert shown[0] == ("display", explorer.figure)  # the picture first: saved notebooks show it
     bundle = shown[1][1]

@@ -131,20 +131,8 @@ def test_next_button_advances_one_chunk_and_stops_at_the_end() -> None:
     assert demo.step.value == lecture2.STEPS_MAX
 
 
-def test_show_displays_a_static_picture_before_the_controls(monkeypatch) -> None:
-    import IPython.display
-
-    shown = []
-
-    class Handle:
-        def update(self, obj):
-            shown.append(("update", obj))
-
-    def fake_display(obj, *args, **kwargs):
-        shown.append(("display", obj))
-        return Handle() if kwargs.get("display_id") else None
-
-    monkeypatch.setattr(IPython.display, "display", fake_display)
+def test_show_displays_a_static_picture_before_the_controls(displayed) -> None:
+    shown = displayed
     demo = lecture2.replay_demo(alpha=0.5)
     assert shown[0] == ("display", demo.figure)  # the picture first: saved notebooks show it
     assert shown[1][1]["text/plain"] == STATIC_NOTE

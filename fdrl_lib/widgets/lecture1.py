@@ -29,14 +29,15 @@ LAYOUTS = ("book", "bridge", "cliff", "discount", "maze")
 K_MAX = 100  # backups stored for the k slider; every layout here converges visibly before this
 
 
-def _check_layout(layout: str) -> None:
+def check_layout(layout: str) -> None:
+    """Raise ValueError unless ``layout`` names one of the classic layouts in LAYOUTS."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r}; expected one of {LAYOUTS}")
 
 
 def make_grid(layout: str, gamma: float, noise: float, living_reward: float) -> GridWorld:
     """One of the classic layouts (``GridWorld.book()``, ``.bridge()``, ...) with these settings."""
-    _check_layout(layout)
+    check_layout(layout)
     return getattr(GridWorld, layout)(noise=noise, living_reward=living_reward, gamma=gamma)
 
 
@@ -186,7 +187,7 @@ class GridworldExplorer(Demo):
         import ipywidgets as w
 
         super().__init__()
-        _check_layout(layout)
+        check_layout(layout)
         style = {"description_width": "110px"}
         self.layout = w.Dropdown(options=LAYOUTS, value=layout, description="layout")
         self.gamma = w.FloatSlider(
@@ -260,7 +261,7 @@ class SoftPolicyExplorer(Demo):
         import ipywidgets as w
 
         super().__init__()
-        _check_layout(layout)
+        check_layout(layout)
         self.layout = w.Dropdown(options=LAYOUTS, value=layout, description="layout")
         self.beta = w.FloatLogSlider(
             value=beta, base=10, min=-3, max=1, step=0.05, description="beta"

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from fdrl_lib.tabular import GridWorld
 from fdrl_lib.tabular.qlearning import QLearningResult
 from fdrl_lib.widgets import STATIC_NOTE, Demo
-from fdrl_lib.widgets.lecture1 import LAYOUTS, _check_layout, make_grid
+from fdrl_lib.widgets.lecture1 import LAYOUTS, check_layout, make_grid
 
 # ---------------------------------------------------------------------- prioritized replay
 
@@ -300,7 +300,7 @@ class QLearningDemo(Demo):
         import ipywidgets as w
 
         super().__init__()
-        _check_layout(layout)
+        check_layout(layout)
         self.seed = seed
         self.layout = w.Dropdown(options=LAYOUTS, value=layout, description="layout")
         self.epsilon = w.FloatSlider(
