@@ -24,3 +24,30 @@ def displayed(monkeypatch) -> list[tuple[str, object]]:
 
     monkeypatch.setattr(IPython.display, "display", fake_display)
     return shown
+
+
+def code_outputs(notebook) -> list:
+    """Every output of every code cell, in order."""
+    return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+
+
+def run_fast(notebook_path, tmp_path, monkeypatch, **parameters):
+    """Execute a notebook top to bottom on a fresh kernel in fast mode; return it executed.
+
+    Papermill sets ``FAST=True`` (and ``parameters``) in the tagged cell, and the kernel
+    inherits ``FDRL_FAST=1``, so ``fdrl_lib.fast_mode()`` agrees.
+    """
+    import nbformat
+    import papermill
+
+    out = tmp_path / f"{notebook_path.stem}.out.ipynb"
+    monkeypatch.setenv("FDRL_FAST", "1")
+    papermill.execute_notebook(
+        str(notebook_path),
+        str(out),
+        kernel_name="python3",
+        cwd=str(notebook_path.parent),
+        progress_bar=False,
+        parameters={"FAST": True, **parameters},
+    )
+    return nbformat.read(out, as_version=4)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import code_outputs, run_fast
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "lectures" / "01_mdps.ipynb"
@@ -21,37 +22,9 @@ def nb() -> nbformat.NotebookNode:
 def test_lecture01_runs_without_errors_in_fast_mode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    papermill = pytest.importorskip("papermill")
-    out = tmp_path / "01_mdps.out.ipynb"
-    monkeypatch.setenv("FDRL_FAST", "1")  # the kernel inherits it: fdrl_lib.fast_mode() is True
-    papermill.execute_notebook(
-        str(NOTEBOOK),
-        str(out),
-        kernel_name="python3",
-        cwd=str(NOTEBOOK.parent),
-        progress_bar=False,
-        parameters={"FAST": True},
-    )
-    executed = nbformat.read(out, as_version=4)
-    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    assert errors == []
-    images = sum(
-        "image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", [])
-    )
-    assert images >= 10
-
-
-def test_parameters_cell_is_the_first_code_cell(nb: nbformat.NotebookNode) -> None:
-    first_code = next(cell for cell in nb.cells if cell.cell_type == "code")
-    assert "parameters" in first_code.metadata.get("tags", [])
-    assert re.search(r"^FAST = ", first_code.source, re.M)
-
-
-def test_every_cell_has_slide_metadata(nb: nbformat.NotebookNode) -> None:
-    allowed = {"slide", "subslide", "fragment", "skip", "notes", "-"}
-    types = [cell.metadata.get("slideshow", {}).get("slide_type") for cell in nb.cells]
-    assert set(types) <= allowed
-    assert types[0] == "slide" and types.count("slide") >= 8
+    outputs = code_outputs(run_fast(NOTEBOOK, tmp_path, monkeypatch))
+    assert [o for o in outputs if o.output_type == "error"] == []
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 10
 
 
 def test_lecture01_shows_the_chapter_equations_with_their_numbers(
@@ -70,10 +43,3 @@ def test_lecture01_imports_algorithms_instead_of_pasting_them(nb: nbformat.Noteb
     assert "from fdrl_lib.tabular import" in code
     for name in ("value_iteration", "policy_iteration", "soft_value_iteration"):
         assert f"def {name}(" not in code
-
-
-def test_lecture01_is_committed_with_outputs_and_stays_small(nb: nbformat.NotebookNode) -> None:
-    assert NOTEBOOK.stat().st_size < 2 * 2**20
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 10
-    assert not [o for o in outputs if o.output_type == "error"]

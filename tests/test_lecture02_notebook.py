@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import code_outputs, run_fast
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "lectures" / "02_dqn.ipynb"
@@ -17,27 +18,11 @@ def nb() -> nbformat.NotebookNode:
     return nbformat.read(NOTEBOOK, as_version=4)
 
 
-def _outputs(notebook: nbformat.NotebookNode) -> list:
-    return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
-
-
 @pytest.mark.notebook
 def test_lecture02_runs_without_errors_in_fast_mode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    papermill = pytest.importorskip("papermill")
-    out = tmp_path / "02_dqn.out.ipynb"
-    monkeypatch.setenv("FDRL_FAST", "1")  # the kernel inherits it: fdrl_lib.fast_mode() is True
-    papermill.execute_notebook(
-        str(NOTEBOOK),
-        str(out),
-        kernel_name="python3",
-        cwd=str(NOTEBOOK.parent),
-        progress_bar=False,
-        parameters={"FAST": True},
-    )
-    executed = nbformat.read(out, as_version=4)
-    outputs = _outputs(executed)
+    outputs = code_outputs(run_fast(NOTEBOOK, tmp_path, monkeypatch))
     assert [o for o in outputs if o.output_type == "error"] == []
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 10
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
@@ -45,20 +30,6 @@ def test_lecture02_runs_without_errors_in_fast_mode(
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "one-hot linear Q-learning == tabular Q-learning: True" in text
     assert "XDG_RUNTIME_DIR" not in text  # rendering needs no display
-
-
-def test_parameters_cell_is_the_first_code_cell(nb: nbformat.NotebookNode) -> None:
-    first_code = next(cell for cell in nb.cells if cell.cell_type == "code")
-    assert "parameters" in first_code.metadata.get("tags", [])
-    for name in ("FAST", "SEEDS", "DQN_STEPS"):
-        assert re.search(rf"^{name} = ", first_code.source, re.M)
-
-
-def test_every_cell_has_slide_metadata(nb: nbformat.NotebookNode) -> None:
-    allowed = {"slide", "subslide", "fragment", "skip", "notes", "-"}
-    types = [cell.metadata.get("slideshow", {}).get("slide_type") for cell in nb.cells]
-    assert set(types) <= allowed
-    assert types[0] == "slide" and types.count("slide") >= 8
 
 
 def test_lecture02_shows_the_chapter_equations_with_their_numbers(
@@ -78,20 +49,3 @@ def test_lecture02_imports_algorithms_instead_of_pasting_them(nb: nbformat.Noteb
     for flag in ("double", "prioritized", "dueling", "n_step", "noisy", "distributional"):
         assert f"{flag}=" in code  # every improvement appears in the ablation
     assert "dqn.rainbow()" in code and "dqn.vanilla()" in code  # Algorithm 3 is the baseline
-
-
-def test_lecture02_is_committed_with_outputs_and_stays_small(nb: nbformat.NotebookNode) -> None:
-    assert NOTEBOOK.stat().st_size < 2 * 2**20
-    outputs = _outputs(nb)
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 10
-    assert not [o for o in outputs if o.output_type == "error"]
-
-
-def test_lecture02_deck_builds_offline(tmp_path: Path) -> None:
-    from fdrl_lib.slides import build_deck, remote_urls
-
-    deck = build_deck(NOTEBOOK, tmp_path)
-    html = deck.read_text()
-    assert remote_urls(html) == []
-    assert html.count("<section") >= 8
-    assert "\\tag{2.12}" in html
