@@ -51,3 +51,25 @@ def run_fast(notebook_path, tmp_path, monkeypatch, **parameters):
         parameters={"FAST": True, **parameters},
     )
     return nbformat.read(out, as_version=4)
+
+
+def solution_functions(solution_path) -> dict:
+    """The functions a solution notebook defines in its stub cells, executed in this process.
+
+    Independent of any kernel: tests call them directly. ``np`` (and ``torch`` where a cell
+    uses it) are in scope, as the notebook's imports would put them.
+    """
+    import nbformat
+    import numpy as np
+
+    from fdrl_lib.grading.notebook import nbgrader_meta
+
+    scope: dict = {"np": np}
+    for cell in nbformat.read(solution_path, as_version=4).cells:
+        if nbgrader_meta(cell).get("solution"):
+            if "torch" in cell.source and "torch" not in scope:
+                import torch
+
+                scope["torch"] = torch
+            exec(cell.source, scope)
+    return scope

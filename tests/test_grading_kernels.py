@@ -240,25 +240,3 @@ def test_batch_of_30_writes_the_gradebook_and_resumes_without_regrading(tmp_path
     grade_batch(str(folder), out, jobs=2, limits=LIMITS, progress=False)
     assert len(graded_again) == 3
     assert (out / "gradebook.csv").read_text() == gradebook
-
-
-def test_nbval_runs_the_solution_notebook_and_matches_its_outputs():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--nbval",
-            "-p",
-            "no:xdist",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(ROOT / "solutions" / "01_mdps.ipynb"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stdout[-3000:]

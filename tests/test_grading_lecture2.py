@@ -8,22 +8,18 @@ and the named-mistake feedback. Kernel part: the solution, the untouched exercis
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
+from conftest import solution_functions
 
-from fdrl_lib.grading.checking import call, check, judge, split
+from fdrl_lib.grading.checking import call, check
 from fdrl_lib.grading.exercises import dqn as ex2
 from fdrl_lib.grading.exercises import lecture_of, lectures
-from fdrl_lib.grading.notebook import is_check_cell, nbgrader_meta
-from fdrl_lib.grading.release import build
+from fdrl_lib.grading.notebook import nbgrader_meta
 from fdrl_lib.grading.runner import Report, grade_batch
 from fdrl_lib.grading.sandbox import Limits
 from fdrl_lib.grading.spec import Output, compare_frequencies, compare_output
@@ -38,17 +34,6 @@ LECTURE = ex2.LECTURE
 LIMITS = Limits(timeout=120, cell_timeout=30, case_timeout=10, memory_mb=2048)
 
 
-def _solution_functions() -> dict:
-    nb = nbformat.read(SOLUTION, as_version=4)
-    import torch
-
-    scope: dict = {"np": np, "torch": torch}
-    for cell in nb.cells:
-        if nbgrader_meta(cell).get("solution"):
-            exec(cell.source, scope)
-    return scope
-
-
 # --- the notebook ---------------------------------------------------------------------------
 
 
@@ -59,53 +44,7 @@ def test_lecture_2_is_registered_and_numbered_2_1_to_2_6():
     assert {e.number: e.points for e in LECTURE.exercises} == fx.FULL
 
 
-def test_release_gives_one_stub_then_its_check_cell_per_exercise_and_no_solution():
-    _, text, _ = build(SOLUTION)
-    assert "BEGIN SOLUTION" not in text and "hidden=True" not in text
-    released = nbformat.reads(text, as_version=4)
-    ids = [nbgrader_meta(c).get("grade_id") for c in released.cells]
-    for exercise in LECTURE.exercises:
-        i = ids.index(exercise.grade_id)
-        assert ids[i + 1] == exercise.check_id
-        source = released.cells[i].source
-        assert f"def {exercise.function}(" in source and '"""' in source
-        assert f'raise NotImplementedError("Exercise {exercise.number}")' in source
-    solution = nbformat.read(SOLUTION, as_version=4)
-    assert solution.metadata["fdrl"]["exercise"] == "02_dqn"
-    points = {
-        nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"]
-        for c in solution.cells
-        if is_check_cell(c)
-    }
-    assert points == {e.check_id: e.points for e in LECTURE.exercises}
-    for cell in solution.cells:
-        meta = nbgrader_meta(cell)
-        assert meta["schema_version"] == 3 and meta["locked"] == (not meta["solution"])
-
-
 # --- checks and references ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("exercise", LECTURE.exercises, ids=lambda e: e.number)
-def test_solution_functions_pass_every_case_of_their_exercise(exercise):
-    functions = _solution_functions()
-    for case in exercise.cases:
-        inputs = case.make_inputs()
-        outputs, message = split(exercise, call(exercise, functions[exercise.function], inputs))
-        assert outputs is not None, message
-        ok, message = judge(exercise, outputs, exercise.reference(inputs))
-        assert ok, f"{case.name}: {message}"
-
-
-def test_every_case_has_a_distinct_name_and_deterministic_inputs():
-    for exercise in LECTURE.exercises:
-        names = [case.name for case in exercise.cases]
-        assert len(set(names)) == len(names)
-        for case in exercise.cases:
-            a, b = case.make_inputs(), case.make_inputs()
-            assert a.keys() == b.keys()
-            for key in a:
-                np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_q_update_reference_matches_a_hand_computed_stream():
@@ -265,7 +204,7 @@ def test_a_wrong_output_matching_a_known_mistake_is_named_else_the_hint_is_given
 
 
 def test_notebook_check_names_the_backprop_mistake(capsys):
-    functions = _solution_functions()
+    functions = solution_functions(SOLUTION)
     check("2.6", functions["dqn_loss"])
     nb = fx.build("bug_backprop_into_target")
     scope: dict = {"np": np, "torch": __import__("torch")}
@@ -317,42 +256,3 @@ def test_each_bug_loses_exactly_its_points_with_feedback_naming_the_mistake(grad
     assert failed
     for case in failed:
         assert fx.BUGS[name][2] in case.message, case.message
-
-
-@pytest.mark.xdist_group("grading_lecture2")
-def test_nbval_runs_the_solution_notebook_and_matches_its_outputs():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--nbval",
-            "-p",
-            "no:xdist",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(SOLUTION),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stdout[-3000:]
-
-
-def test_exercise_notebook_contains_no_line_of_any_solution():
-    solution = nbformat.read(SOLUTION, as_version=4)
-    exercise_text = EXERCISE.read_text()
-    regions = [
-        match.group(0)
-        for cell in solution.cells
-        if nbgrader_meta(cell).get("solution")
-        for match in re.finditer(r"BEGIN SOLUTION.*?END SOLUTION", cell.source, re.S)
-    ]
-    assert len(regions) == len(LECTURE.exercises)
-    for region in regions:
-        for line in region.splitlines()[1:-1]:
-            if len(line.strip()) > 12:  # skip trivial lines such as "return Q"
-                assert json.dumps(line.strip())[1:-1] not in exercise_text, line
