@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fdrl-installed
 
-.PHONY: lab test test-fast lint exercises slides bench clean
+.PHONY: install lab test lint exercises slides bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# LAB_ARGS="--no-browser --port 8899" for a headless machine.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab lectures/
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) lectures/
 
 # Every test, notebooks included, in fast mode (FDRL_FAST=1), on both cores.
 test: $(STAMP)
@@ -31,9 +32,11 @@ exercises: $(STAMP)
 slides: $(STAMP)
 	$(VENV)/bin/fdrl slides
 
+# Speed and sample efficiency side by side with peers (pymdptoolbox, Stable-Baselines3).
 bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[bench]"
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/bench_value_iteration.py
+	$(PY) benchmarks/run.py all --seeds 5 --peer sb3
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
