@@ -22,7 +22,8 @@ test: $(STAMP)
 	FDRL_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check fdrl_lib tests benchmarks lectures solutions
+	$(VENV)/bin/ruff check fdrl_lib tests benchmarks lectures solutions exercises
+	$(VENV)/bin/ruff format --check fdrl_lib tests benchmarks lectures solutions exercises
 
 # Write exercises/ from solutions/ (the one source of every exercise).
 exercises: $(STAMP)
