@@ -25,7 +25,10 @@ def make_env(env: EnvLike, seed: int | None = None, frame_stack: int = 1, **kwar
     if isinstance(env, str):
         if env.startswith("fdrl/"):
             import fdrl_lib.tabular  # noqa: F401  registers fdrl/GridWorld-v0
-        made = gym.make(env, **kwargs)
+        try:
+            made = gym.make(env, **kwargs)
+        except gym.error.Error as error:  # unknown id, missing dependency, bad version
+            raise ValueError(f"cannot make the environment {env!r}: {error}") from error
     elif isinstance(env, gym.Env):
         made = env
     elif callable(env):

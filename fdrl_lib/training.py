@@ -164,12 +164,17 @@ def main_train(args) -> int:
     import importlib
     import json
 
-    try:
-        module = importlib.import_module(f"fdrl_lib.algos.{args.algo}")
-    except ModuleNotFoundError:
-        print(f"unknown algorithm {args.algo!r}; see fdrl_lib/algos/")
+    from fdrl_lib import algos
+
+    if args.algo not in algos.available():
+        print(f"unknown algorithm {args.algo!r}; available: {', '.join(algos.available())}")
         return 2
-    result = module.train(args.env_id, seed=args.seed, total_steps=args.steps, progress=True)
+    module = importlib.import_module(f"fdrl_lib.algos.{args.algo}")
+    try:
+        result = module.train(args.env_id, seed=args.seed, total_steps=args.steps, progress=True)
+    except ValueError as error:  # bad env id, bad steps: say what, no traceback
+        print(f"fdrl train: {error}")
+        return 2
     score = evaluate(result.policy, args.env_id, episodes=10)
     print(
         f"{args.algo} on {args.env_id} (seed {args.seed}): mean return over 10 episodes {score:.1f}"

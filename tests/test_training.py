@@ -121,3 +121,28 @@ def test_main_train_rejects_an_unknown_algorithm(capsys):
     args = argparse.Namespace(algo="nope", env_id="CartPole-v1", seed=0, steps=1, out=None)
     assert main_train(args) == 2
     assert "unknown algorithm" in capsys.readouterr().out
+
+
+def test_main_train_names_a_missing_env_without_a_traceback(capsys):
+    from fdrl_lib.training import main_train
+
+    args = argparse.Namespace(algo="dqn", env_id="NoSuchEnv-v0", seed=0, steps=10, out=None)
+    assert main_train(args) == 2
+    assert "cannot make the environment 'NoSuchEnv-v0'" in capsys.readouterr().out
+
+
+def test_make_env_raises_value_error_naming_an_unknown_id():
+    from fdrl_lib.envs import make_env
+
+    with pytest.raises(ValueError, match="NoSuchEnv-v0"):
+        make_env("NoSuchEnv-v0")
+
+
+def test_algos_lists_only_modules_that_exist_and_names_planned_ones():
+    from fdrl_lib import algos
+
+    assert "dqn" in algos.available()
+    for name in algos.PLANNED:
+        if name not in algos.available():
+            with pytest.raises(AttributeError, match="not implemented yet"):
+                getattr(algos, name)

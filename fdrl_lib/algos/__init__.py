@@ -5,8 +5,10 @@
 """
 
 import importlib
+import pkgutil
 
-__all__ = [
+# The lectures' algorithms, in course order; `available()` says which are implemented so far.
+PLANNED = (
     "dqn",
     "vpg",
     "a2c",
@@ -19,7 +21,13 @@ __all__ = [
     "mbrl",
     "me_trpo",
     "mb_mpo",
-]
+)
+__all__ = [name for name in PLANNED if any(m.name == name for m in pkgutil.iter_modules(__path__))]
+
+
+def available() -> list[str]:
+    """The algorithm modules that exist in this version of the library."""
+    return list(__all__)
 
 
 def __getattr__(name: str):
@@ -27,6 +35,10 @@ def __getattr__(name: str):
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module
+    if name in PLANNED:
+        raise AttributeError(
+            f"fdrl_lib.algos.{name} is not implemented yet; available: {', '.join(__all__)}"
+        )
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
