@@ -15,7 +15,7 @@ from fdrl_lib.grading.exercises.mdps import LECTURE, bellman_backup, policy_eval
 from fdrl_lib.grading.notebook import nbgrader_meta, strip_hidden, stub_source
 from fdrl_lib.grading.release import build
 from fdrl_lib.grading.runner import render_grid
-from fdrl_lib.grading.spec import compare_greedy, compare_probs, compare_values
+from fdrl_lib.grading.spec import compare_greedy, compare_output, compare_probs, compare_values
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "01_mdps.ipynb"
@@ -69,6 +69,89 @@ def test_kernel_reference_functions_agree_with_fdrl_lib_tabular():
             np.testing.assert_allclose(got, expected, atol=1e-9)
 
 
+# Which cases of lecture 1 carry which known wrong answer (case indices in the exercise). A
+# variant is kept only where it differs from the right answer, so this table is also the list of
+# cases on which that mistake can be told apart (e.g. no discount is invisible when V = 0).
+NAMED_VARIANTS = {
+    ("1.1", "Q@no_discount"): [1, 2],
+    ("1.2", "V@too_few_backups"): [0, 1, 3],
+    ("1.2", "V@too_many_backups"): [0, 1, 3],
+    ("1.2", "V@no_discount"): [1, 3],  # after one backup from V_0 = 0, gamma plays no part
+    ("1.2", "V@max_over_states"): [0],  # for H > 1 the (A,)-shaped V crashes the next backup
+    ("1.3", "V@stochastic_as_greedy"): [1, 3],
+    ("1.3", "V@one_sweep"): [0, 1, 2, 3],
+    ("1.4", "V@first_policy_only"): [0, 1, 2],
+    ("1.5", "V@stable_lse_without_beta"): [1, 2, 3],  # all but beta = 1
+    ("1.5", "V@no_temperature"): [1, 2, 3],
+    ("1.5", "V@beta_outside_only"): [1, 3],  # beta = 2: this wrong operator diverges
+    ("1.5", "V@beta_inside_only"): [2, 3],  # beta = 0.5: this wrong operator diverges
+    ("1.5", "V@hard_max"): [0, 1, 2, 3],
+    ("1.5", "pi@no_temperature"): [1, 2, 3],
+    ("1.5", "pi@beta_multiplies"): [1, 2, 3],
+    ("1.5", "pi@greedy"): [0, 1, 2, 3],
+}
+
+
+def _planned(number: str) -> list[dict]:
+    exercise = LECTURE.exercise(number)
+    return [exercise.reference(case.make_inputs()) for case in exercise.cases]
+
+
+@pytest.mark.parametrize("number", ["1.1", "1.2", "1.3", "1.4", "1.5"])
+def test_each_named_variant_differs_from_the_right_answer_on_its_cases(number):
+    exercise = LECTURE.exercise(number)
+    declared = {key for output in exercise.outputs for key, _ in output.mistakes}
+    assert declared == {key for n, key in NAMED_VARIANTS if n == number}
+    outputs = {output.name: output for output in exercise.outputs}
+    for i, reference in enumerate(_planned(number)):
+        present = {key for key in reference if "@" in key}
+        assert present == {
+            key for (n, key), cases in NAMED_VARIANTS.items() if n == number and i in cases
+        }, exercise.cases[i].name
+        for key in present:
+            output = outputs[key.split("@")[0]]
+            ok, _ = compare_output(output, reference[key], reference)
+            assert not ok, f"{key} equals the right answer on {exercise.cases[i].name}"
+
+
+@pytest.mark.parametrize("number", ["1.1", "1.2", "1.3", "1.4", "1.5"])
+def test_an_output_matching_a_variant_is_named_and_a_right_one_never_is(number):
+    exercise = LECTURE.exercise(number)
+    functions = solution_functions(SOLUTION)
+    for case, reference in zip(exercise.cases, _planned(number), strict=True):
+        # the solution notebook's answers (computed independently of the reference) pass
+        result = call(exercise, functions[exercise.function], case.make_inputs())
+        results = [result] if len(exercise.outputs) == 1 else list(result)
+        for output, got in zip(exercise.outputs, results, strict=True):
+            ok, message = compare_output(output, got, reference)
+            assert ok and "@" not in message, (case.name, message)
+            for key, text in output.mistakes:
+                if key in reference:  # a learner who made exactly this mistake
+                    ok, message = compare_output(output, reference[key], reference)
+                    assert not ok and message.startswith(text + " ["), (case.name, key, message)
+
+
+def test_a_max_over_states_in_value_iteration_is_named():
+    def max_over_states(P, R, gamma, horizon=None, tol=1e-10):
+        Q = bellman_backup(P, R, gamma, np.zeros(P.shape[0]))
+        return Q.max(axis=0), Q.argmax(axis=0)
+
+    exercise = LECTURE.exercise("1.2")
+    inputs = exercise.cases[0].make_inputs()
+    outputs = list(call(exercise, max_over_states, inputs))
+    ok, message = compare_output(exercise.outputs[0], outputs[0], exercise.reference(inputs))
+    assert not ok and message.startswith("you took the max over states (axis 0)")
+    assert "shape (4,), expected (12,)" in message
+
+
+def test_a_wrong_answer_that_matches_no_variant_gets_the_hint_and_the_numbers():
+    exercise = LECTURE.exercise("1.3")
+    inputs = exercise.cases[0].make_inputs()
+    reference = exercise.reference(inputs)
+    ok, message = compare_output(exercise.outputs[0], reference["V"] + 0.5, reference)
+    assert not ok and message.startswith(exercise.outputs[0].hint + " [V wrong in 12 of 12")
+
+
 def test_notebook_check_passes_the_solution_and_raises_on_a_bug(capsys):
     functions = solution_functions(SOLUTION)
     check("1.1", functions["bellman_backup"])
@@ -80,6 +163,7 @@ def test_notebook_check_passes_the_solution_and_raises_on_a_bug(capsys):
 
     with pytest.raises(AssertionError, match=r"Exercise 1.1: 1 visible case\(s\) failed; reread"):
         check("1.1", no_discount)
+    assert "✗ book grid, gamma=0.9, random V: your backup ignores gamma" in capsys.readouterr().out
 
     def stub(P, R, gamma, V):
         raise NotImplementedError("Exercise 1.1")

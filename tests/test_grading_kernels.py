@@ -68,6 +68,16 @@ def test_each_bug_loses_exactly_the_points_of_its_exercise(graded, name):
     assert _scores(graded[name]) == fx.expected(name)
 
 
+@pytest.mark.parametrize("name", [name for name, phrase in fx.NAMED.items() if phrase])
+def test_each_bugs_failed_cases_name_the_mistake(graded, name):
+    failed = [c for p in graded[name].parts for c in p.cases if c.earned < c.points]
+    assert failed
+    for case in failed:
+        assert case.message.startswith(fx.NAMED[name]), case.message
+        assert "expected" in case.message and "got" in case.message  # the numbers stay
+        assert "(reread " in case.message
+
+
 def test_wrong_answers_show_expected_vs_got_the_grid_and_the_equation(graded):
     part = graded["bug_off_by_one_horizon"].parts[1]
     failed = [case for case in part.cases if case.earned == 0]

@@ -11,7 +11,8 @@ from typing import Any
 
 __all__ = ["check", "grade_notebook", "grade_batch", "GRADER_VERSION"]
 
-GRADER_VERSION = "1.0"  # bump when grading changes a score: the batch cache is keyed by it
+GRADER_VERSION = "1.1"  # bump when grading changes a score or a message: the batch cache
+# is keyed by it (1.1: lecture 1 feedback names typical mistakes)
 
 
 def __getattr__(name: str) -> Any:  # lazy: notebooks importing `check` pay for nothing else

@@ -87,6 +87,18 @@ BUGS = {
     ),
 }
 
+# What the feedback of each bug's failed cases says: the grader recognises the wrong answer (a
+# variant computed in the reference, fdrl_lib/grading/exercises/mdps.py) and names the mistake.
+# None: the bug crashes inside the learner's code (V of shape (A,) meets V of shape (S,)), so
+# there is no output to recognise; the report shows the error and the learner's traceback.
+NAMED = {
+    "bug_no_discount": "your backup ignores gamma",
+    "bug_wrong_axis": None,
+    "bug_off_by_one_horizon": "you did H+1 backups",
+    "bug_wrong_temperature": "your stable log-sum-exp drops the factor beta",
+    "bug_stochastic_as_greedy": "eq. 1.16 averages over pi(a|s)",
+}
+
 ZERO = dict.fromkeys(FULL, 0)
 
 # A notebook cut off mid-save (what a crashed upload looks like).

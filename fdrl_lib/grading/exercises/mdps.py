@@ -98,47 +98,171 @@ def _mdp(inputs: Inputs) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------
-# Expected answers, computed with fdrl_lib.tabular.
+# Expected answers, computed with fdrl_lib.tabular, and the typical wrong answers. A wrong answer
+# is stored under "output@mistake" (see spec.Output.mistakes) only where it differs from the right
+# one, so feedback names a mistake only when the learner's output matches that variant.
+
+VARIANT_ATOL = 1e-6  # the "values" tolerance: a variant closer than this cannot be told apart
+
+
+def _add_variant(ref: dict[str, Any], key: str, value: np.ndarray | None) -> None:
+    """Store the wrong answer ``ref[key]`` if it is finite and differs from ``ref[output]``."""
+    if value is None:
+        return
+    right = ref[key.split("@", 1)[0]]
+    value = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(value)):
+        return
+    if value.shape == right.shape and np.allclose(
+        value, right, atol=VARIANT_ATOL, rtol=VARIANT_ATOL
+    ):
+        return
+    ref[key] = value
+
+
+def _lse(x: np.ndarray) -> np.ndarray:
+    """log sum_a exp x(s, a), stable: (S, A) -> (S,)."""
+    m = x.max(axis=1, keepdims=True)
+    return m[:, 0] + np.log(np.sum(np.exp(x - m), axis=1))
+
+
+def _iterate(
+    inputs: Inputs,
+    value_of: Any,
+    *,
+    backups: int | None = None,
+    gamma: float | None = None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """From V_0 = 0, ``V <- value_of(Q(V))`` ``backups`` times (None: until it stops changing).
+
+    A learner's loop with a wrong operator, e.g. ``value_of = lambda Q: Q.max(axis=1)`` with
+    ``gamma=1``. Returns ``(V, Q of the last backup)``, or None when it did not converge.
+    """
+    P, R = inputs["P"], inputs["R"]
+    gamma = inputs["gamma"] if gamma is None else gamma
+    V = np.zeros(P.shape[0])
+    Q = bellman_backup(P, R, gamma, V)
+    for _ in range(backups if backups is not None else 20_000):
+        Q = bellman_backup(P, R, gamma, V)  # (S, A)
+        with np.errstate(all="ignore"):  # a wrong operator may blow up: that variant is dropped
+            V_new = value_of(Q)
+        if not np.all(np.abs(V_new) < 1e12):  # diverged (or NaN)
+            return None
+        change = np.max(np.abs(V_new - V))
+        V = V_new
+        if backups is None and change < 1e-13 * max(1.0, float(np.max(np.abs(V)))):
+            return V, Q
+    return (V, Q) if backups is not None else None
+
+
+def _first(result: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
+    return None if result is None else result[0]
 
 
 def _ref_backup(inputs: Inputs) -> dict[str, Any]:
-    return {"Q": _mdp(inputs).backup(np.asarray(inputs["V"], dtype=float))}
+    V = np.asarray(inputs["V"], dtype=float)
+    ref = {"Q": _mdp(inputs).backup(V)}
+    _add_variant(ref, "Q@no_discount", bellman_backup(inputs["P"], inputs["R"], 1.0, V))
+    return ref
+
+
+def _max_over_actions(Q: np.ndarray) -> np.ndarray:
+    return Q.max(axis=1)
 
 
 def _ref_value_iteration(inputs: Inputs) -> dict[str, Any]:
     from fdrl_lib.tabular import value_iteration
 
-    res = value_iteration(_mdp(inputs), horizon=inputs.get("horizon"), tol=1e-13)
-    return {"V": res.V, "Q": res.Q}  # Q of the last backup: the greedy policy's yardstick
+    H = inputs.get("horizon")
+    res = value_iteration(_mdp(inputs), horizon=H, tol=1e-13)
+    ref = {"V": res.V, "Q": res.Q}  # Q of the last backup: the greedy policy's yardstick
+    if H is not None:  # to tolerance, one backup more or less stays within tolerance
+        _add_variant(
+            ref, "V@too_few_backups", _first(_iterate(inputs, _max_over_actions, backups=H - 1))
+        )
+        _add_variant(
+            ref, "V@too_many_backups", _first(_iterate(inputs, _max_over_actions, backups=H + 1))
+        )
+        _add_variant(
+            ref, "V@no_discount", _first(_iterate(inputs, _max_over_actions, backups=H, gamma=1.0))
+        )
+    if H == 1:  # after one backup the max over states has shape (A,); later backups crash
+        Q_1 = bellman_backup(inputs["P"], inputs["R"], inputs["gamma"], np.zeros(res.V.shape))
+        _add_variant(ref, "V@max_over_states", Q_1.max(axis=0))
+    return ref
 
 
 def _ref_policy_evaluation(inputs: Inputs) -> dict[str, Any]:
     from fdrl_lib.tabular import policy_evaluation
 
-    return {"V": policy_evaluation(_mdp(inputs), inputs["policy"], method="exact")}
+    P, R, policy = inputs["P"], inputs["R"], np.asarray(inputs["policy"])
+    A = P.shape[1]
+    ref = {"V": policy_evaluation(_mdp(inputs), policy, method="exact")}
+    if policy.ndim == 2:
+        _add_variant(
+            ref,
+            "V@stochastic_as_greedy",
+            policy_evaluation(_mdp(inputs), policy.argmax(axis=1), method="exact"),
+        )
+    probs = np.eye(A)[policy.astype(int)] if policy.ndim == 1 else policy  # (S, A)
+    R_pi = np.einsum("sa,sat,sat->s", probs, P, R)  # (S,): one sweep from V = 0
+    _add_variant(ref, "V@one_sweep", R_pi)
+    return ref
 
 
 def _ref_policy_iteration(inputs: Inputs) -> dict[str, Any]:
-    from fdrl_lib.tabular import policy_iteration
+    from fdrl_lib.tabular import policy_evaluation, policy_iteration
 
     mdp = _mdp(inputs)
     res = policy_iteration(mdp)
-    return {"V": res.V, "Q": mdp.backup(res.V)}
+    ref = {"V": res.V, "Q": mdp.backup(res.V)}
+    first = np.zeros(mdp.S, dtype=int)  # pi_0 = action 0 everywhere, as the docstring says
+    _add_variant(ref, "V@first_policy_only", policy_evaluation(mdp, first, method="exact"))
+    return ref
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _ref_soft_value_iteration(inputs: Inputs) -> dict[str, Any]:
     from fdrl_lib.tabular import soft_value_iteration
 
-    res = soft_value_iteration(
-        _mdp(inputs), inputs["beta"], horizon=inputs.get("horizon"), tol=1e-13
-    )
-    return {"V": res.V, "pi": res.policy}
+    beta, H = float(inputs["beta"]), inputs.get("horizon")
+    res = soft_value_iteration(_mdp(inputs), beta, horizon=H, tol=1e-13)
+    ref = {"V": res.V, "pi": res.policy}
+    wrong_soft_max = {  # eq. 1.36 is V = beta * lse(Q / beta); typical slips:
+        "V@no_temperature": _lse,
+        "V@beta_outside_only": lambda Q: beta * _lse(Q),
+        "V@beta_inside_only": lambda Q: _lse(Q / beta),
+        "V@stable_lse_without_beta": lambda Q: (
+            Q.max(axis=1) + _lse((Q - Q.max(axis=1, keepdims=True)) / beta)
+        ),
+        "V@hard_max": _max_over_actions,
+    }
+    for key, value_of in wrong_soft_max.items():
+        _add_variant(ref, key, _first(_iterate(inputs, value_of, backups=H)))
+    # pi is judged only when V is right, so its variants use the right last backup's Q
+    Q = res.Q  # (S, A)
+    _add_variant(ref, "pi@no_temperature", _softmax(Q))
+    _add_variant(ref, "pi@beta_multiplies", _softmax(beta * Q))
+    _add_variant(ref, "pi@greedy", np.eye(Q.shape[1])[Q.argmax(axis=1)])
+    return ref
 
 
 # ----------------------------------------------------------------------------------------------
 # The exercises. Case names say what differs, so a failed case points at the bug.
 
 BOOK_S = 12  # 11 cells of the 3x4 book grid + the terminal state
+
+# What each typical mistake is and what to change (shown when the learner's output matches the
+# variant the reference computed under that key; see spec.Output.mistakes).
+NO_DISCOUNT_BACKUP = (
+    "your backup ignores gamma: Q(s, a) = sum_s' P(s'|s, a) (R(s, a, s') + gamma V(s')) (eq. 1.7)"
+)
+TEMPERATURE = "eq. 1.36: V(s) = beta log sum_a exp(Q(s, a) / beta)"
+SOFTMAX_POLICY = "eq. 1.37: pi(a|s) = exp(Q(s, a) / beta) / sum_a' exp(Q(s, a') / beta)"
 
 EXERCISES = (
     Exercise(
@@ -147,7 +271,15 @@ EXERCISES = (
         function="bellman_backup",
         args=("P", "R", "gamma", "V"),
         kwargs=(),
-        outputs=(Output("Q", "values"),),
+        outputs=(
+            Output(
+                "Q",
+                "values",
+                mistakes=(("Q@no_discount", NO_DISCOUNT_BACKUP),),
+                hint="Q has one entry per (s, a) and no max: Q(s, a) = sum_s' P(s'|s, a) "
+                "(R(s, a, s') + gamma V(s')) (eq. 1.7, the sum inside the max)",
+            ),
+        ),
         reference=_ref_backup,
         equations="eq. 1.7 (the sum inside the max) and eq. 1.12",
         cases=(
@@ -170,7 +302,39 @@ EXERCISES = (
         function="value_iteration",
         args=("P", "R", "gamma"),
         kwargs=("horizon", "tol"),
-        outputs=(Output("V", "values"), Output("policy", "greedy")),
+        outputs=(
+            Output(
+                "V",
+                "values",
+                mistakes=(
+                    (
+                        "V@too_few_backups",
+                        "you did H-1 backups; start from V_0 = 0, then do exactly H backups "
+                        "and return V_H (Algorithm 1)",
+                    ),
+                    (
+                        "V@too_many_backups",
+                        "you did H+1 backups; start from V_0 = 0, then do exactly H backups "
+                        "and return V_H (Algorithm 1)",
+                    ),
+                    ("V@no_discount", NO_DISCOUNT_BACKUP),
+                    (
+                        "V@max_over_states",
+                        "you took the max over states (axis 0): V(s) = max_a Q(s, a) is a max "
+                        "over actions, Q.max(axis=1) (eq. 1.7)",
+                    ),
+                ),
+                hint="V_0 = 0, then V_{k+1}(s) = max_a Q(s, a) with Q the backup of V_k "
+                "(eq. 1.7); exactly H backups with a horizon, else until max |V_{k+1} - V_k| "
+                "< tol",
+            ),
+            Output(
+                "policy",
+                "greedy",
+                hint="V is right but policy is not greedy: policy(s) = argmax_a Q(s, a) of the "
+                "last backup (the Q whose max is V)",
+            ),
+        ),
         reference=_ref_value_iteration,
         equations="Algorithm 1 and eq. 1.7 (V_0 = 0, then H backups)",
         isolate=("bellman_backup",),
@@ -198,7 +362,26 @@ EXERCISES = (
         function="policy_evaluation",
         args=("P", "R", "gamma", "policy"),
         kwargs=("tol",),
-        outputs=(Output("V", "values"),),
+        outputs=(
+            Output(
+                "V",
+                "values",
+                mistakes=(
+                    (
+                        "V@stochastic_as_greedy",
+                        "you evaluated only each state's most likely action; eq. 1.16 averages "
+                        "over pi(a|s): V(s) = sum_a pi(a|s) sum_s' P(s'|s, a) (R + gamma V(s'))",
+                    ),
+                    (
+                        "V@one_sweep",
+                        "you stopped after one sweep (V = the expected one-step reward); repeat "
+                        "the update of eq. 1.14 / 1.16 until max |V_{k+1} - V_k| < tol",
+                    ),
+                ),
+                hint="V^pi is the fixed point of eq. 1.14 (deterministic policy) / eq. 1.16 "
+                "(stochastic policy, averaged over pi(a|s)): iterate until it stops changing",
+            ),
+        ),
         reference=_ref_policy_evaluation,
         equations="eq. 1.14 (deterministic policy) and eq. 1.16 (stochastic policy)",
         cases=(
@@ -231,7 +414,29 @@ EXERCISES = (
         function="policy_iteration",
         args=("P", "R", "gamma"),
         kwargs=(),
-        outputs=(Output("V", "values"), Output("policy", "greedy")),
+        outputs=(
+            Output(
+                "V",
+                "values",
+                mistakes=(
+                    (
+                        "V@first_policy_only",
+                        "you returned the value of the first policy (action 0 everywhere); "
+                        "repeat evaluation (eq. 1.17) and greedy improvement (eq. 1.18) until "
+                        "the policy stops changing",
+                    ),
+                ),
+                hint="alternate evaluation (eq. 1.17) and greedy improvement (eq. 1.18) until "
+                "the policy stops changing; return that policy's V",
+            ),
+            Output(
+                "policy",
+                "greedy",
+                hint="V is right but your policy is not greedy with respect to it: "
+                "policy(s) = argmax_a sum_s' P(s'|s, a) (R + gamma V(s')) (eq. 1.18); return "
+                "the policy whose V you return",
+            ),
+        ),
         reference=_ref_policy_iteration,
         equations="eq. 1.17 (evaluate) and eq. 1.18 (improve)",
         isolate=("bellman_backup", "policy_evaluation"),
@@ -252,7 +457,49 @@ EXERCISES = (
         function="soft_value_iteration",
         args=("P", "R", "gamma", "beta"),
         kwargs=("horizon", "tol"),
-        outputs=(Output("V", "values"), Output("pi", "probs")),
+        outputs=(
+            Output(
+                "V",
+                "values",
+                mistakes=(
+                    (
+                        "V@stable_lse_without_beta",
+                        "your stable log-sum-exp drops the factor beta: with m = max_a Q, "
+                        "V = m + beta log sum_a exp((Q - m) / beta); " + TEMPERATURE,
+                    ),
+                    ("V@no_temperature", "your soft max ignores beta; " + TEMPERATURE),
+                    (
+                        "V@beta_outside_only",
+                        "beta on the wrong side: you wrote beta log sum_a exp(Q), Q must be "
+                        "divided by beta inside the exp; " + TEMPERATURE,
+                    ),
+                    (
+                        "V@beta_inside_only",
+                        "beta on the wrong side: you wrote log sum_a exp(Q / beta), the log "
+                        "must be multiplied by beta; " + TEMPERATURE,
+                    ),
+                    (
+                        "V@hard_max",
+                        "you took a hard max over actions; soft value iteration replaces it "
+                        "with the soft max of " + TEMPERATURE,
+                    ),
+                ),
+                hint="V_0 = 0, then a soft backup: " + TEMPERATURE + " with Q the backup of V_k",
+            ),
+            Output(
+                "pi",
+                "probs",
+                mistakes=(
+                    ("pi@no_temperature", "your softmax ignores beta; " + SOFTMAX_POLICY),
+                    (
+                        "pi@beta_multiplies",
+                        "you multiplied Q by beta; divide it: " + SOFTMAX_POLICY,
+                    ),
+                    ("pi@greedy", "you returned the greedy policy; " + SOFTMAX_POLICY),
+                ),
+                hint=SOFTMAX_POLICY + ", with Q of the last backup",
+            ),
+        ),
         reference=_ref_soft_value_iteration,
         equations="eq. 1.36 (soft max over actions) and eq. 1.37 (softmax policy)",
         isolate=("bellman_backup",),
