@@ -96,7 +96,7 @@ NAMED = {
     "bug_wrong_axis": None,
     "bug_off_by_one_horizon": "you did H+1 backups",
     "bug_wrong_temperature": "your stable log-sum-exp drops the factor beta",
-    "bug_stochastic_as_greedy": "eq. 1.16 averages over pi(a|s)",
+    "bug_stochastic_as_greedy": "you evaluated only each state's most likely action; eq. 1.16",
 }
 
 ZERO = dict.fromkeys(FULL, 0)
