@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# LAB_ARGS="--no-browser --port 8899" for a headless machine.
+# LAB_ARGS="--no-browser --port 8899" for a headless machine. Root (containers) needs --allow-root.
+ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(LAB_ARGS) lectures/
+	$(VENV)/bin/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) lectures/
 
 # Every test, notebooks included, in fast mode (FDRL_FAST=1), on both cores.
 test: $(STAMP)
