@@ -4,6 +4,11 @@ Protocol (the same for our algorithms and for a peer library): every ``eval_ever
 the current deterministic policy plays ``episodes`` evaluation episodes (seeds 123, 124, ...);
 the run stops the first time the mean return reaches the task's threshold. Reported: env steps
 and training seconds at that point; the seconds spent evaluating are excluded. One torch thread.
+
+The clock runs from the call that trains (our ``train``, SB3's ``learn``); building a peer's
+model happens before it. :func:`warm_up` runs once before any timed run, so one-time imports
+(torch loads ``torch._dynamo`` on the first optimizer it builds, about a second) are charged to
+no library: without it they fell on our first seed and on no peer's.
 """
 
 from __future__ import annotations
@@ -72,6 +77,13 @@ class ThresholdWatch:
             self.run.seconds = time.perf_counter() - self.start - self.eval_seconds
             return True
         return False
+
+
+def warm_up() -> None:
+    """Pay the one-time costs every library shares before any clock starts (see module doc)."""
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # imports torch._dynamo (~1 s)
 
 
 def run_fdrl(algo: str, seed: int, task: Task) -> Run:

@@ -34,6 +34,7 @@ def benchmark(algo: str, seeds: int, peer: str | None, out: Path, max_steps: int
     if peer:
         libraries[peer] = harness.PEERS[peer]
     results: dict[str, list[harness.Run]] = {name: [] for name in libraries}
+    harness.warm_up()  # one-time imports off every clock
     for seed in range(seeds):  # interleaved, so a busy machine slows every library alike
         for name, runner in libraries.items():
             run = runner(algo, seed, task)
