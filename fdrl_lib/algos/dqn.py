@@ -6,7 +6,7 @@ preprocessing phi) and the improvements of section 2.2.2, each a Config flag: do
 C51. ``rainbow()`` turns them all on.
 
 The defaults are Algorithm 3 with double DQN and 3-step returns switched on (both section
-2.2.2): on CartPole-v1 they halve the env steps plain DQN needs. One gradient step on 256
+2.2.2): on CartPole-v1 they need far fewer env steps than plain DQN. One gradient step on 256
 transitions every 4 env steps replays as many transitions as one step on 64 every env step, at
 a third of the cost: a small network's step costs mostly fixed overhead, not arithmetic.
 ``vanilla()`` is the plain 2013 algorithm (one-step targets, max over the target network).
