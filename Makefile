@@ -13,13 +13,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+TEST_STAMP := $(VENV)/.fdrl-test-installed
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(TEST_STAMP)
+
 # LAB_ARGS="--no-browser --port 8899" for a headless machine. Root (containers) needs --allow-root.
 ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) lectures/
 
 # Every test, notebooks included, in fast mode (FDRL_FAST=1), on both cores.
-test: $(STAMP)
+test: $(TEST_STAMP)
 	FDRL_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
