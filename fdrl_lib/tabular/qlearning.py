@@ -54,6 +54,12 @@ def learning_rate(alpha: float, omega: float | None, visits: int) -> float:
     return alpha if omega is None else alpha / (1.0 + visits) ** omega
 
 
+def _greedy(q_values: np.ndarray, tie_break: int) -> int:
+    """argmax_a of (A,) ``q_values``, ties broken at random (a fresh table is all ties)."""
+    best = np.flatnonzero(q_values == q_values.max())
+    return int(best[tie_break % len(best)])
+
+
 def _check(alpha: float, epsilon: float, gamma: float, omega: float | None, steps: int) -> None:
     if not alpha > 0:
         raise ValueError(f"alpha must be > 0, got {alpha}")
@@ -127,28 +133,24 @@ def q_learning(
     history, episode_ends, snapshots = [], [], []
     episode_return = 0.0
 
-    s, _ = env.reset(seed=seed)
+    obs, _ = env.reset(seed=seed)
     for k in range(steps):
-        if explore[k]:
-            a = int(random_action[k])
-        else:  # greedy, ties at random (a fresh table is all ties)
-            best = np.flatnonzero(Q[s] == Q[s].max())
-            a = int(best[tie_break[k] % len(best)])
-        next_s, reward, terminated, truncated, _ = env.step(a)
+        action = int(random_action[k]) if explore[k] else _greedy(Q[obs], tie_break[k])
+        next_obs, reward, terminated, truncated, _ = env.step(action)
         if terminated:  # Algorithm 2: nothing to bootstrap from after a terminal state
             target = reward
         else:  # a time-limit cut (truncated) still bootstraps: the state has a future
-            target = reward + gamma * Q[next_s].max()  # eq. 2.4
-        step_size = learning_rate(alpha, omega, visits[s, a])
-        Q[s, a] = (1 - step_size) * Q[s, a] + step_size * target  # eq. 2.5
-        visits[s, a] += 1
+            target = reward + gamma * Q[next_obs].max()  # eq. 2.4
+        step_size = learning_rate(alpha, omega, visits[obs, action])
+        Q[obs, action] = (1 - step_size) * Q[obs, action] + step_size * target  # eq. 2.5
+        visits[obs, action] += 1
         episode_return += reward
-        s = next_s  # easy to forget: else the agent acts on a stale state
+        obs = next_obs  # easy to forget: else the agent acts on a stale state
         if terminated or truncated:
             history.append(episode_return)
             episode_ends.append(k + 1)
             episode_return = 0.0
-            s, _ = env.reset()
+            obs, _ = env.reset()
         if record_every and (k + 1) % record_every == 0:
             snapshots.append(Q.copy())
     env.close()
@@ -248,26 +250,22 @@ def approximate_q_learning(
     history, episode_ends = [], []
     episode_return = 0.0
 
-    s, _ = env.reset(seed=seed)
+    obs, _ = env.reset(seed=seed)
     for k in range(steps):
-        q_s = F[s] @ theta  # (A,) = (A, d) @ (d,)
-        if explore[k]:
-            a = int(random_action[k])
-        else:
-            best = np.flatnonzero(q_s == q_s.max())
-            a = int(best[tie_break[k] % len(best)])
-        next_s, reward, terminated, truncated, _ = env.step(a)
+        q_values = F[obs] @ theta  # (A,) = (A, d) @ (d,)
+        action = int(random_action[k]) if explore[k] else _greedy(q_values, tie_break[k])
+        next_obs, reward, terminated, truncated, _ = env.step(action)
         # eq. 2.9; no bootstrap after a terminal state, a time-limit cut still bootstraps
-        target = reward if terminated else reward + gamma * (F[next_s] @ theta).max()
-        step_size = learning_rate(alpha, omega, visits[s, a])
-        theta += step_size * (target - q_s[a]) * F[s, a]  # eq. 2.10: minus the gradient
-        visits[s, a] += 1
+        target = reward if terminated else reward + gamma * (F[next_obs] @ theta).max()
+        step_size = learning_rate(alpha, omega, visits[obs, action])
+        theta += step_size * (target - q_values[action]) * F[obs, action]  # eq. 2.10
+        visits[obs, action] += 1
         episode_return += reward
-        s = next_s
+        obs = next_obs
         if terminated or truncated:
             history.append(episode_return)
             episode_ends.append(k + 1)
             episode_return = 0.0
-            s, _ = env.reset()
+            obs, _ = env.reset()
     env.close()
     return QLearningResult(F @ theta, history, visits, steps, episode_ends, theta=theta)
