@@ -39,9 +39,12 @@ def mlp(
 class NoisyLinear(nn.Module):
     """Linear layer with learned, factorised Gaussian noise on its weights (noisy nets).
 
-    ``y = (mu_W + sigma_W * eps_W) x + (mu_b + sigma_b * eps_b)``. The noise explores in place of
-    epsilon-greedy; it is resampled by :meth:`reset_noise`. In ``eval()`` mode the layer uses the
-    mean weights only, so a policy built on it is deterministic.
+    ``y = (mu_W + sigma_W * eps_W) x + (mu_b + sigma_b * eps_b)`` (Fortunato et al. 2018). The
+    noise explores in place of epsilon-greedy; it is resampled by :meth:`reset_noise`, which the
+    caller does before every acting step and every training batch. ``sigma`` starts at
+    ``sigma0 / sqrt(in_features)`` (the paper's ``sigma_0 = 0.5``) and is learned: the network
+    can turn its own exploration down. In ``eval()`` mode the layer uses the mean weights only, so
+    a policy built on it is deterministic.
     """
 
     def __init__(self, in_features: int, out_features: int, sigma0: float = 0.5) -> None:

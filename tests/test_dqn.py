@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -180,6 +181,31 @@ def test_callback_sees_progress_and_can_stop_training():
     assert seen[-1] == 120 and all(h["step"] <= 120 for h in result.history)
 
 
+class _RecordActions(gym.Wrapper):
+    """CartPole that remembers every action it was given."""
+
+    def __init__(self, actions: list[int]) -> None:
+        super().__init__(gym.make("CartPole-v1"))
+        self.actions = actions
+
+    def step(self, action):
+        self.actions.append(int(action))
+        return super().step(action)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_noisy_nets_alone_try_both_actions(seed):
+    # With epsilon 0 every action is the argmax of the noisy net. One noise sample held fixed
+    # is one fixed policy: before noise was resampled per acting step, all 1,000 actions were
+    # the same one. The first 500 steps are the warm-up (no training yet).
+    actions: list[int] = []
+    config = dqn.Config(noisy=True, epsilon_start=0.0, epsilon_end=0.0, total_steps=1_000)
+    dqn.train(lambda: _RecordActions(actions), config, seed=seed, progress=False)
+    assert len(actions) == 1_000
+    share_of_action_1 = np.mean(actions)
+    assert 0.2 <= share_of_action_1 <= 0.8
+
+
 def test_non_discrete_actions_are_rejected():
     with pytest.raises(ValueError, match="Discrete action"):
         dqn.train("Pendulum-v1", _tiny(), progress=False)
@@ -203,6 +229,15 @@ def _solve(config, max_steps):
 @pytest.mark.slow
 def test_default_config_solves_cartpole():
     result, scores = _solve(dqn.Config(), 50_000)
+    assert max(scores) >= 475
+    assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
+
+
+@pytest.mark.slow
+def test_noisy_nets_alone_solve_cartpole():
+    # no epsilon-greedy at all, not even in the warm-up: the noise does all the exploring
+    config = dqn.Config(noisy=True, epsilon_start=0.0, epsilon_end=0.0)
+    result, scores = _solve(config, 30_000)
     assert max(scores) >= 475
     assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
 

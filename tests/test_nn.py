@@ -68,3 +68,23 @@ def test_gaussian_policy_log_prob_is_the_diagonal_normal_density():
     expected = -0.5 * ((action - mean) / 0.5) ** 2 - math.log(0.5) - 0.5 * math.log(2 * math.pi)
     torch.testing.assert_close(policy(obs).log_prob(action), expected.sum(-1))
     torch.testing.assert_close(torch.as_tensor(policy.act(obs[0].numpy())), mean[0].detach())
+
+
+def test_noisy_linear_sigma_starts_at_half_over_sqrt_fan_in():
+    layer = NoisyLinear(16, 3)  # Fortunato et al.: sigma_0 = 0.5, scaled by 1 / sqrt(fan_in)
+    torch.testing.assert_close(layer.weight_sigma, torch.full((3, 16), 0.5 / 4))
+    torch.testing.assert_close(layer.bias_sigma, torch.full((3,), 0.5 / 4))
+
+
+def test_noisy_linear_noise_is_factorised_with_signed_square_roots():
+    layer = NoisyLinear(5, 3)
+    torch.manual_seed(1)
+    layer.reset_noise()
+    torch.manual_seed(1)
+    eps_in, eps_out = torch.randn(5), torch.randn(3)  # drawn in this order by reset_noise
+
+    def f(x):
+        return x.sign() * x.abs().sqrt()
+
+    torch.testing.assert_close(layer.weight_eps, torch.outer(f(eps_out), f(eps_in)))  # (3, 5)
+    torch.testing.assert_close(layer.bias_eps, f(eps_out))

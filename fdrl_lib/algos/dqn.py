@@ -56,7 +56,7 @@ class Config:
     priority_alpha: float = 0.5  # how strongly priorities skew replay (0 = uniform)
     priority_beta: float = 0.4  # importance-weight exponent at step 0, annealed to 1
     n_step: int = 3  # bootstrap after n rewards instead of one
-    noisy: bool = False  # noisy linear heads explore instead of (or with) epsilon-greedy
+    noisy: bool = False  # noisy linear heads explore (set both epsilons to 0 for noise only)
     distributional: bool = False  # C51: learn a categorical return distribution
     atoms: int = 51  # C51: number of support points
     v_min: float = 0.0  # C51: smallest return on the support (CartPole's returns are >= 0)
@@ -284,7 +284,9 @@ def _train(env, config: Config, seed: int, total_steps: int, callback, progress)
         epsilon = c.epsilon_start + fraction * (c.epsilon_end - c.epsilon_start)
         if rng.random() < epsilon:
             action = int(rng.integers(n_actions))
-        else:  # obs is already phi(s_t); noisy nets explore through their current noise
+        else:  # obs is already phi(s_t)
+            if c.noisy:  # a fresh noise sample for every action (Fortunato et al.): one sample
+                online.reset_noise()  # held fixed is one fixed policy, and D fills with one action
             action = greedy_action(online, obs)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         memory.add(obs, action, reward, next_obs, terminated, truncated)
