@@ -88,3 +88,38 @@ def test_noisy_linear_noise_is_factorised_with_signed_square_roots():
 
     torch.testing.assert_close(layer.weight_eps, torch.outer(f(eps_out), f(eps_in)))  # (3, 5)
     torch.testing.assert_close(layer.bias_eps, f(eps_out))
+
+
+def test_dueling_head_aggregates_known_weights_as_value_plus_centred_advantage():
+    # body output pinned to features (1, 2) for every input; V = 3 + f1 + f2 = 6,
+    # A = (f1, 2 f2, 0) = (1, 4, 0), mean A = 5/3, so Q = 6 + A - 5/3
+    net = QNetwork(2, 3, hidden=(2,), dueling=True)
+    with torch.no_grad():
+        body = net.body[0]
+        body.weight.zero_()
+        body.bias.copy_(torch.tensor([1.0, 2.0]))
+        net.value.weight.copy_(torch.tensor([[1.0, 1.0]]))
+        net.value.bias.fill_(3.0)
+        net.advantage.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]]))
+        net.advantage.bias.zero_()
+    q = net(torch.randn(4, 2))
+    expected = 6.0 + torch.tensor([1.0, 4.0, 0.0]) - 5.0 / 3.0
+    torch.testing.assert_close(q, expected.expand(4, 3))
+    # adding a constant to every advantage leaves Q unchanged: only differences matter
+    with torch.no_grad():
+        net.advantage.bias.fill_(10.0)
+    torch.testing.assert_close(net(torch.randn(4, 2)), expected.expand(4, 3))
+
+
+def test_dueling_value_and_advantage_streams_both_receive_gradients():
+    torch.manual_seed(0)
+    net = QNetwork(3, 2, dueling=True)
+    obs = torch.randn(8, 3)
+    action = torch.tensor([0, 0, 1, 0, 0, 1, 0, 0])[
+        :, None
+    ]  # unbalanced: mean-A grads can't cancel
+    net(obs).gather(1, action).sum().backward()  # the DQN loss touches only Q(s, a_taken)
+    for name in ("value", "advantage"):
+        grads = [p.grad for p in getattr(net, name).parameters()]
+        assert all(g is not None and g.abs().sum() > 0 for g in grads), name
+    assert all(p.grad.abs().sum() > 0 for p in net.body.parameters())
