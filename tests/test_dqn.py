@@ -127,6 +127,15 @@ def test_vanilla_is_algorithm_3_without_improvements():
     assert not config.distributional and config.n_step == 1
 
 
+def test_vanilla_takes_one_small_gradient_step_per_env_step_whatever_the_defaults():
+    # the ablation's base keeps its own conservative optimiser settings (not the speed-tuned
+    # Config() ones), and flags layered on top keep them
+    for config in (dqn.vanilla(), dqn.vanilla(dueling=True)):
+        assert config.gradient_steps / config.train_every == 1
+        assert (config.lr, config.batch_size, config.target_update) == (2.3e-3, 64, 128)
+    assert dqn.vanilla(lr=1e-3).lr == 1e-3  # overrides still win
+
+
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         dqn.Config().lr = 1.0
@@ -229,6 +238,13 @@ def _solve(config, max_steps):
 @pytest.mark.slow
 def test_default_config_solves_cartpole():
     result, scores = _solve(dqn.Config(), 50_000)
+    assert max(scores) >= 475
+    assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
+
+
+@pytest.mark.slow
+def test_vanilla_dqn_solves_cartpole():
+    result, scores = _solve(dqn.vanilla(), 30_000)
     assert max(scores) >= 475
     assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
 
