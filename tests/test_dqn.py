@@ -235,31 +235,22 @@ def _solve(config, max_steps):
     return result, scores
 
 
-@pytest.mark.slow
-def test_default_config_solves_cartpole():
-    result, scores = _solve(dqn.Config(), 50_000)
-    assert max(scores) >= 475
-    assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
-
-
-@pytest.mark.slow
-def test_vanilla_dqn_solves_cartpole():
-    result, scores = _solve(dqn.vanilla(), 30_000)
-    assert max(scores) >= 475
-    assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
-
-
-@pytest.mark.slow
-def test_noisy_nets_alone_solve_cartpole():
+SOLVERS = {
+    "default Config()": (dqn.Config, 50_000),
+    "vanilla()": (dqn.vanilla, 30_000),
     # no epsilon-greedy at all, not even in the warm-up: the noise does all the exploring
-    config = dqn.Config(noisy=True, epsilon_start=0.0, epsilon_end=0.0)
-    result, scores = _solve(config, 30_000)
-    assert max(scores) >= 475
-    assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
+    "noisy nets alone": (
+        lambda: dqn.Config(noisy=True, epsilon_start=0.0, epsilon_end=0.0),
+        30_000,
+    ),
+    "rainbow()": (dqn.rainbow, 50_000),
+}
 
 
 @pytest.mark.slow
-def test_rainbow_solves_cartpole():
-    result, scores = _solve(dqn.rainbow(), 50_000)
+@pytest.mark.parametrize("name", list(SOLVERS))
+def test_config_solves_cartpole(name):
+    make_config, budget = SOLVERS[name]
+    result, scores = _solve(make_config(), budget)
     assert max(scores) >= 475
     assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
