@@ -73,3 +73,21 @@ def solution_functions(solution_path) -> dict:
                 scope["torch"] = torch
             exec(cell.source, scope)
     return scope
+
+
+def grade_fixtures(folder, write_all, exercise: str, limits) -> dict:
+    """Write a fixture set into ``folder``, grade it as one batch (2 kernels), key by learner."""
+    import time
+
+    from fdrl_lib.grading import grade_batch
+
+    write_all(folder)
+    start = time.monotonic()
+    reports = grade_batch(str(folder), jobs=2, exercise=exercise, limits=limits, progress=False)
+    print(f"\n{len(reports)} {exercise} submissions graded in {time.monotonic() - start:.1f} s")
+    return {report.learner: report for report in reports}
+
+
+def part_scores(report) -> dict[str, float]:
+    """Exercise number -> points earned, for one graded report."""
+    return {part.number: part.score for part in report.parts}

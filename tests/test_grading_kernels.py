@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import grade_fixtures, part_scores
 
 from fdrl_lib.grading import runner
 from fdrl_lib.grading.runner import Report, grade_batch, grade_notebook, render_text
@@ -36,16 +37,7 @@ LIMITS = Limits(timeout=90, cell_timeout=6, case_timeout=2, memory_mb=2048)
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict[str, Report]:
-    folder = tmp_path_factory.mktemp("submissions")
-    fx.write_all(folder)
-    start = time.monotonic()
-    reports = grade_batch(str(folder), jobs=2, exercise="01_mdps", limits=LIMITS, progress=False)
-    print(f"\n{len(reports)} fixtures graded in {time.monotonic() - start:.1f} s")
-    return {report.learner: report for report in reports}
-
-
-def _scores(report: Report) -> dict[str, float]:
-    return {part.number: part.score for part in report.parts}
+    return grade_fixtures(tmp_path_factory.mktemp("submissions"), fx.write_all, "01_mdps", LIMITS)
 
 
 def test_solution_scores_full_marks(graded):
@@ -65,7 +57,7 @@ def test_untouched_exercise_scores_zero_with_a_message_per_case(graded):
 
 @pytest.mark.parametrize("name", list(fx.BUGS))
 def test_each_bug_loses_exactly_the_points_of_its_exercise(graded, name):
-    assert _scores(graded[name]) == fx.expected(name)
+    assert part_scores(graded[name]) == fx.expected(name)
 
 
 @pytest.mark.parametrize("name", [name for name, phrase in fx.NAMED.items() if phrase])
@@ -98,7 +90,7 @@ def test_wrong_answers_show_expected_vs_got_the_grid_and_the_equation(graded):
 
 @pytest.mark.parametrize("name", list(fx.HOSTILE))
 def test_hostile_submission_gets_the_score_it_earned(graded, name):
-    assert _scores(graded[name]) == fx.expected(name), render_text(graded[name])
+    assert part_scores(graded[name]) == fx.expected(name), render_text(graded[name])
 
 
 def test_hostile_messages_say_what_happened(graded):

@@ -9,18 +9,17 @@ and the named-mistake feedback. Kernel part: the solution, the untouched exercis
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import solution_functions
+from conftest import grade_fixtures, part_scores, solution_functions
 
 from fdrl_lib.grading.checking import call, check
 from fdrl_lib.grading.exercises import dqn as ex2
 from fdrl_lib.grading.exercises import lecture_of, lectures
 from fdrl_lib.grading.notebook import nbgrader_meta
-from fdrl_lib.grading.runner import Report, grade_batch
+from fdrl_lib.grading.runner import Report
 from fdrl_lib.grading.sandbox import Limits
 from fdrl_lib.grading.spec import Output, compare_frequencies, compare_output
 
@@ -219,16 +218,7 @@ def test_notebook_check_names_the_backprop_mistake(capsys):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict[str, Report]:
-    folder = tmp_path_factory.mktemp("lecture2")
-    fx.write_all(folder)
-    start = time.monotonic()
-    reports = grade_batch(str(folder), jobs=2, exercise="02_dqn", limits=LIMITS, progress=False)
-    print(f"\n{len(reports)} lecture 2 submissions graded in {time.monotonic() - start:.1f} s")
-    return {report.learner: report for report in reports}
-
-
-def _scores(report: Report) -> dict[str, float]:
-    return {part.number: part.score for part in report.parts}
+    return grade_fixtures(tmp_path_factory.mktemp("lecture2"), fx.write_all, "02_dqn", LIMITS)
 
 
 @pytest.mark.xdist_group("grading_lecture2")
@@ -251,7 +241,7 @@ def test_untouched_exercise_scores_zero_with_a_message_per_case(graded):
 @pytest.mark.parametrize("name", list(fx.BUGS))
 def test_each_bug_loses_exactly_its_points_with_feedback_naming_the_mistake(graded, name):
     report = graded[name]
-    assert _scores(report) == fx.expected(name)
+    assert part_scores(report) == fx.expected(name)
     failed = [case for part in report.parts for case in part.cases if case.earned == 0]
     assert failed
     for case in failed:
