@@ -277,6 +277,44 @@ def _eval_env(env: EnvLike) -> EnvLike | None:
     return env
 
 
+def eval_seed(seed: int) -> int:
+    """First episode seed of training-time evaluations for run ``seed`` (apart from 123.., the
+    seeds of a fresh check by ``evaluate``'s default)."""
+    return 10_000 + 100 * int(seed)
+
+
+class PeriodicEvaluation:
+    """Score a policy every ``every`` env steps on ``episodes`` fixed-seed episodes.
+
+    ``maybe(step, policy)`` evaluates when at least ``every`` steps have passed since the last
+    due point (steps may jump by a whole rollout) and returns the score, else None. ``records``
+    keeps ``(step, score)``; ``seconds`` the time spent evaluating. The one evaluation schedule of
+    the library: training's :class:`Monitor` and the benchmark harness's peers both use it.
+    """
+
+    def __init__(self, env: EnvLike, every: int, episodes: int = 10, seed: int = 10_000) -> None:
+        if every < 1 or episodes < 1:
+            raise ValueError(f"every and episodes must be >= 1, got {every}, {episodes}")
+        self.env, self.every, self.episodes, self.seed = env, int(every), int(episodes), seed
+        self.next_due = self.every
+        self.records: list[tuple[int, float]] = []
+        self.seconds = 0.0
+
+    def maybe(self, step: int, policy: Policy) -> float | None:
+        if step < self.next_due:
+            return None
+        while self.next_due <= step:
+            self.next_due += self.every
+        return self.now(step, policy)
+
+    def now(self, step: int, policy: Policy) -> float:
+        t0 = time.perf_counter()
+        score = evaluate(policy, self.env, episodes=self.episodes, seed=self.seed)
+        self.seconds += time.perf_counter() - t0
+        self.records.append((int(step), score))
+        return score
+
+
 @dataclass(frozen=True)
 class EvalSettings:
     """How training evaluates: each algorithm's Config carries these four fields."""
@@ -294,10 +332,11 @@ class EvalSettings:
 class Monitor:
     """Episodes, diagnostics, evaluation with the best policy kept, callback and progress bar.
 
-    Every ``eval_every`` env steps (checked in :meth:`after_update`) the current deterministic
-    policy plays ``eval_episodes`` fixed-seed episodes (seeds ``10_000 + 100 * seed + i``, apart
-    from the ``evaluate`` default 123 used by tests and benchmarks for a fresh check). When the
-    mean return is at least the best so far, the weights of ``modules`` are copied: at
+    Every ``eval_every`` env steps (checked in :meth:`after_update`, by
+    :class:`PeriodicEvaluation`) the current deterministic policy plays ``eval_episodes``
+    fixed-seed episodes (seeds :func:`eval_seed`, apart from the ``evaluate`` default 123 that
+    tests use for a fresh check). When the mean return is at least the best so far, the
+    weights of ``modules`` are copied: at
     :meth:`finish` they are put back, so ``result.policy`` is the best-evaluated policy, as
     Stable-Baselines3's ``EvalCallback`` keeps its best model. Reaching the target return stops
     training when ``stop_at_target``. Evaluation and the callback run with the clock paused.
@@ -318,15 +357,17 @@ class Monitor:
         self.history = History()
         self.callback = callback
         self.bar = ProgressBar(total_steps, progress, desc=algo)
-        self.eval_env = _eval_env(env)
-        self.eval_seed = 10_000 + 100 * int(seed)
+        eval_env = _eval_env(env)
+        self.evaluation = None
+        if eval_env is not None:
+            self.evaluation = PeriodicEvaluation(
+                eval_env, settings.eval_every, settings.eval_episodes, eval_seed(seed)
+            )
         target = settings.target_return
         self.target = reward_threshold(env) if target is None else float(target)
-        self.next_eval = settings.eval_every
         self.best_return = -math.inf
         self.best_step: int | None = None
         self.best_state: list[dict] | None = None
-        self.evaluated_step = -1
 
     @property
     def episodes(self) -> list[dict]:
@@ -344,19 +385,16 @@ class Monitor:
     def after_update(self, step: int, policy: Policy, modules: Sequence[Any] = ()) -> bool:
         """Evaluate when due, run the user's callback; True means stop training now."""
         stop = False
-        if self.eval_env is not None and step >= self.next_eval:
-            stop = self._evaluate(step, policy, modules)
-            while self.next_eval <= step:
-                self.next_eval += self.settings.eval_every
+        if self.evaluation is not None:
+            with self.history.paused_clock():
+                score = self.evaluation.maybe(step, policy)
+            if score is not None:
+                stop = self._keep(step, score, modules)
         return self.history.callback(self.callback, step, policy) or stop
 
-    def _evaluate(self, step: int, policy: Policy, modules: Sequence[Any]) -> bool:
-        with self.history.paused_clock():
-            score = evaluate(
-                policy, self.eval_env, episodes=self.settings.eval_episodes, seed=self.eval_seed
-            )
-        self.evaluated_step = step
-        self.history.log(step, eval_return=score)
+    def _keep(self, step: int, score: float, modules: Sequence[Any]) -> bool:
+        """Log the evaluation, copy the weights if it is the best so far; True: target reached."""
+        self.history.log(step, eval_return=score, train_seconds=self.history.wall_time())
         if score >= self.best_return:  # ties: the later policy has trained longer
             self.best_return, self.best_step = score, step
             self.best_state = [_copy_state(m) for m in modules]
@@ -368,8 +406,11 @@ class Monitor:
     def finish(self, step: int, policy: Policy, modules: Sequence[Any] = ()) -> dict:
         """End of training: a last evaluation if the final policy was not scored, then the kept
         weights go back into ``modules``. Returns ``TrainResult`` fields (history, logs, kept)."""
-        if self.eval_env is not None and self.evaluated_step != step and modules:
-            self._evaluate(step, policy, modules)
+        evaluation = self.evaluation
+        last = evaluation.records[-1][0] if evaluation is not None and evaluation.records else None
+        if evaluation is not None and modules and last != step:  # the final policy competes too
+            with self.history.paused_clock():
+                self._keep(step, evaluation.now(step, policy), modules)
         if self.best_state is not None:
             for module, state in zip(modules, self.best_state, strict=True):
                 module.load_state_dict(state)
