@@ -315,3 +315,28 @@ def test_rollout_buffer_rejects_overfilling_and_mis_shaped_extras():
         buffer.add(np.zeros((2, 1)), [0, 1], [0, 0], [0, 0], [0, 0])
     with pytest.raises(ValueError, match="advantage"):
         buffer.flatten(advantage=np.zeros(2))
+
+
+class _ModelEnv:
+    """A learned-model stand-in: torch in and out, no autoreset, no action space (lecture 6)."""
+
+    num_envs = 3
+
+    def step(self, actions):
+        self.state = self.state + torch.as_tensor(actions)  # (N, 1): the model's prediction
+        reward = -self.state[:, 0].abs()
+        done = torch.zeros(self.num_envs, dtype=torch.bool)
+        return self.state, reward, done, done, {}
+
+
+def test_collect_rollout_drives_a_learned_model_that_returns_tensors():
+    model = _ModelEnv()
+    model.state = torch.zeros(3, 1)
+    buffer = RolloutBuffer(4, 3, obs_shape=(1,), action_shape=(1,))
+    obs, episode_returns = collect_rollout(
+        model, lambda obs: torch.ones(len(obs), 1), buffer, model.state, value_fn=_value
+    )
+    np.testing.assert_array_equal(buffer.obs[:, 0, 0], [0, 1, 2, 3])
+    np.testing.assert_array_equal(buffer.reward[:, 0], [-1, -2, -3, -4])
+    np.testing.assert_array_equal(buffer.next_value[:, 0], [1, 2, 3, 4])
+    assert episode_returns == [] and torch.equal(obs, torch.full((3, 1), 4.0))
