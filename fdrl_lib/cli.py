@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "train":
-        from fdrl_lib.training import main_train as run
+        run = main_train
     elif args.command == "grade":
         from fdrl_lib.grading.runner import main_grade as run
     elif args.command == "release":
@@ -55,6 +55,41 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from fdrl_lib.slides import main_slides as run
     return int(run(args) or 0)
+
+
+def main_train(args) -> int:
+    """``fdrl train ALGO ENV_ID [--seed] [--steps] [--out]``: train, evaluate, save."""
+    import importlib
+    import json
+    from pathlib import Path
+
+    from fdrl_lib import algos
+    from fdrl_lib.training import evaluate
+
+    if args.algo not in algos.available():
+        print(f"unknown algorithm {args.algo!r}; available: {', '.join(algos.available())}")
+        return 2
+    module = importlib.import_module(f"fdrl_lib.algos.{args.algo}")
+    try:
+        result = module.train(args.env_id, seed=args.seed, total_steps=args.steps, progress=True)
+    except ValueError as error:  # bad env id, bad steps: say what, no traceback
+        print(f"fdrl train: {error}")
+        return 2
+    if result.kept_step is not None:
+        print(
+            f"kept the policy of step {result.kept_step:,} "
+            f"(evaluation return {result.kept_return:.1f} during training)"
+        )
+    score = evaluate(result.policy, args.env_id, episodes=10)
+    print(
+        f"{args.algo} on {args.env_id} (seed {args.seed}): fresh evaluation of the kept policy, "
+        f"mean return over 10 episodes {score:.1f}"
+    )
+    out = Path(args.out or f"runs/{args.algo}-{args.env_id.replace('/', '_')}-seed{args.seed}")
+    path = result.save(out / "policy.pt")
+    (out / "history.json").write_text(json.dumps({"episodes": result.history, "logs": result.logs}))
+    print(f"saved {path} and {out / 'history.json'}")
+    return 0
 
 
 if __name__ == "__main__":

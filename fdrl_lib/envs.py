@@ -16,6 +16,25 @@ import numpy as np
 
 EnvLike = str | Callable[[], gym.Env] | gym.Env
 
+# The course's own environments, registered by string entry point: registering imports nothing,
+# and the module named is imported only when the env is made.
+COURSE_ENVS = {
+    "fdrl/GridWorld-v0": dict(
+        entry_point="fdrl_lib.tabular.gridworld:GridWorldEnv", max_episode_steps=100
+    ),
+}
+
+
+def register_envs() -> None:
+    """Register the course's envs (``"fdrl/GridWorld-v0"``) with Gymnasium; idempotent.
+
+    Called by :func:`make_env` (and everything that makes envs), so an id works whatever was
+    imported first; call it yourself before a bare ``gymnasium.make("fdrl/...")``.
+    """
+    for env_id, kwargs in COURSE_ENVS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, **kwargs)
+
 
 def make_env(env: EnvLike, seed: int | None = None, frame_stack: int = 1, **kwargs: Any) -> gym.Env:
     """A fresh env from an id, a factory or an instance; seeded if ``seed`` is given.
@@ -23,8 +42,7 @@ def make_env(env: EnvLike, seed: int | None = None, frame_stack: int = 1, **kwar
     ``frame_stack > 1`` wraps it in :class:`FrameStack`. ``kwargs`` go to ``gym.make``.
     """
     if isinstance(env, str):
-        if env.startswith("fdrl/"):
-            import fdrl_lib.tabular  # noqa: F401  registers fdrl/GridWorld-v0
+        register_envs()
         try:
             made = gym.make(env, **kwargs)
         except gym.error.Error as error:  # unknown id, missing dependency, bad version
