@@ -277,8 +277,12 @@ class RolloutBuffer:
         self.T, self.N = int(T), int(N)
         self.obs = torch.zeros(T, N, *obs_shape)  # (T, N, *obs_shape)
         self.action = torch.zeros(T, N, *action_shape, dtype=action_dtype)  # (T, N, *action_shape)
-        for name in ROLLOUT_FIELDS[2:]:
-            setattr(self, name, torch.zeros(T, N))  # (T, N)
+        self.reward = torch.zeros(T, N)  # (T, N) r_t
+        self.terminated = torch.zeros(T, N)  # (T, N) 1.0 where s_{t+1} is terminal
+        self.truncated = torch.zeros(T, N)  # (T, N) 1.0 where a time limit cut the episode
+        self.value = torch.zeros(T, N)  # (T, N) V(s_t)
+        self.log_prob = torch.zeros(T, N)  # (T, N) log pi(a_t | s_t) when acting
+        self.next_value = torch.zeros(T, N)  # (T, N) V(s_{t+1}); V(final obs) if truncated
         self.t = 0  # steps written so far
 
     @classmethod
@@ -377,7 +381,13 @@ def collect_rollout(venv, act, buffer: RolloutBuffer, obs, value_fn=None):
     ``"final_obs"`` in ``infos`` the returned observation is taken as the final one.
 
     Returns ``(obs, episode_returns)``: the observations to continue from (pass them to the next
-    call) and the returns of the episodes that finished during the rollout, in order.
+    call) and the returns of the episodes that finished during the rollout, in order. To keep
+    ``training.Monitor``'s episode records, feed it the buffer's steps afterwards::
+
+        obs, _ = collect_rollout(venv, act, buffer, obs, value_fn=critic)
+        for t in range(buffer.T):
+            step += buffer.N
+            monitor.track(buffer.reward[t], buffer.terminated[t] + buffer.truncated[t], step)
     """
     import torch
 
