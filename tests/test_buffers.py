@@ -340,3 +340,18 @@ def test_collect_rollout_drives_a_learned_model_that_returns_tensors():
     np.testing.assert_array_equal(buffer.reward[:, 0], [-1, -2, -3, -4])
     np.testing.assert_array_equal(buffer.next_value[:, 0], [1, 2, 3, 4])
     assert episode_returns == [] and torch.equal(obs, torch.full((3, 1), 4.0))
+
+
+def test_same_seeds_give_the_same_rollout():
+    def rollout(seed):
+        torch.manual_seed(seed)
+        venv = make_vec_env("CartPole-v1", num_envs=3, seed=seed)
+        buffer = RolloutBuffer.for_env(venv, T=40)
+        act = lambda obs: torch.randint(0, 2, (len(obs),))  # noqa: E731
+        collect_rollout(venv, act, buffer, venv.reset()[0], value_fn=lambda obs: obs.sum(-1))
+        return buffer
+
+    a, b, c = rollout(0), rollout(0), rollout(1)
+    for name in ("obs", "action", "reward", "terminated", "next_value"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert not torch.equal(a.obs, c.obs)
