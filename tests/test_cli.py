@@ -93,9 +93,14 @@ def test_sweep_on_local_processes_writes_one_table_and_one_plot(tmp_path, capsys
 
 
 @pytest.mark.slow
-def test_sweep_on_a_local_ray_cluster_matches_the_local_processes(tmp_path):
+def test_sweep_on_a_local_ray_cluster_matches_the_local_processes(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     from fdrl_lib import sweep
+
+    # Ray's agents take tens of seconds to start on a busy 2-core machine (its defaults: 15-30 s)
+    monkeypatch.setenv("RAY_agent_register_timeout_ms", "180000")
+    monkeypatch.setenv("RAY_raylet_start_wait_time_s", "180")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
 
     jobs = [
         sweep.Job("dqn", "CartPole-v1", seed, combo, 300)
