@@ -1,12 +1,25 @@
 # Two commands a learner needs:  make lab   (set up, open the course)   make test   (set up, run every test)
-PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fdrl-installed
 
-.PHONY: install lab test lint exercises slides bench clean
+# Python 3.11, 3.12 or 3.13 (what pyproject's requires-python admits). `make PYTHON=/path/to/python3.12`
+# chooses one; otherwise the first suitable of python3, python3.12, python3.13, python3.11, python,
+# then pyenv's installed versions.
+PYTHON_OK := -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))'
+PYTHON_CANDIDATES = python3 python3.12 python3.13 python3.11 python \
+	$(wildcard $(HOME)/.pyenv/versions/3.1[123]*/bin/python3)
+PYTHON ?= $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell $(p) $(PYTHON_OK) >/dev/null 2>&1 && echo $(p))))
+
+.PHONY: install lab test lint exercises slides bench smoke-pythons clean
 
 $(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ] || ! $(PYTHON) $(PYTHON_OK) 2>/dev/null; then \
+	  echo "fdrl needs Python 3.11, 3.12 or 3.13; found $(if $(PYTHON),$(PYTHON): $$($(PYTHON) -V 2>&1),none on PATH)."; \
+	  echo "Install one (python.org; Ubuntu: sudo apt install python3.12-venv; macOS: brew install python@3.12;"; \
+	  echo "pyenv install 3.12), then run make again, or point at it: make PYTHON=/path/to/python3.12 lab"; \
+	  exit 1; fi
+	@echo "using $(PYTHON) ($$($(PYTHON) -V 2>&1)) for $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e .
 	touch $(STAMP)
@@ -44,6 +57,10 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[bench]"
 	$(PY) benchmarks/bench_value_iteration.py
 	$(PY) benchmarks/run.py all --seeds 5 --peer sb3
+
+# Install and smoke-test on the other supported Pythons this machine has (CI runs it after make test).
+smoke-pythons: $(STAMP)
+	.ci/smoke-pythons
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
