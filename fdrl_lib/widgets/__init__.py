@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-STATIC_NOTE = "[interactive controls: run this notebook in Jupyter to move the sliders]"
+# What a saved notebook, GitHub and the slides show in place of the live controls.
+STATIC_NOTE = "\u25b6 Run this cell to use the controls (the picture above is a static copy)."
 
 
 def display_controls(box: Any) -> None:
