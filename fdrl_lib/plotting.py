@@ -28,6 +28,12 @@ WALL_COLOR = "#2b2b2b"
 VALUE_CMAP = "RdYlGn"
 
 
+def number(value: float, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals, never "-0.00" (a tiny negative shows as 0.00)."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def _cell_values(grid: Any, values: np.ndarray) -> np.ndarray:
     """Per-state ``values`` (S,) or (S-1,) -> (rows, cols) array, NaN on walls."""
     values = np.asarray(values, dtype=float)
@@ -136,14 +142,14 @@ def plot_values(
             ax.text(
                 col,
                 row + offset,
-                f"{image[row, col]:.2f}",
+                number(image[row, col]),
                 ha="center",
                 va="center",
                 fontsize=8,
                 zorder=7,
             )
         if actions is not None and state not in grid.exits and actions[state] >= 0:
-            _draw_arrow(ax, row - 0.05, col, int(actions[state]), 0.3)
+            _draw_arrow(ax, row - 0.12, col, int(actions[state]), 0.26)  # above the number
     _frame(ax, grid, title)
     return ax
 
@@ -182,7 +188,7 @@ def plot_q_values(
             polys.append([corners["tl"], corners["tr"], corners["br"], corners["bl"]])
             colors.append(cmap(norm(Q[state].max())))
             if numbers:
-                ax.text(col, row, f"{Q[state].max():.2f}", ha="center", va="center", fontsize=8)
+                ax.text(col, row, number(Q[state].max()), ha="center", va="center", fontsize=8)
             continue
         sides = (("tl", "tr"), ("tr", "br"), ("br", "bl"), ("bl", "tl"))  # up, right, down, left
         best = int(np.argmax(Q[state]))
@@ -194,7 +200,7 @@ def plot_q_values(
                 ax.text(
                     col + 0.3 * d_col,
                     row + 0.3 * d_row,
-                    f"{Q[state, action]:.2f}",
+                    number(Q[state, action]),
                     ha="center",
                     va="center",
                     fontsize=6.5,

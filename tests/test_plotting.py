@@ -67,7 +67,7 @@ def test_plot_values_arrow_points_the_way_of_the_action(book: GridWorld) -> None
         assert np.ptp(xy[:, 0]) > np.ptp(xy[:, 1])  # horizontal
         start = xy[:, 0].min()  # the tail sits on the cell centre (an integer column) ...
         assert np.isclose(start, round(start))
-        assert np.isclose(xy[:, 0].max(), start + 0.3)  # ... and the head 0.3 to its right
+        assert np.isclose(xy[:, 0].max(), start + 0.26)  # ... and the head 0.26 to its right
 
 
 def test_plot_values_skips_negative_actions_and_rejects_bad_shapes(book: GridWorld) -> None:
@@ -191,3 +191,8 @@ def test_learning_curve_smoothing_keeps_steps_aligned_to_window_ends() -> None:
     ax = plotting.learning_curve([[0.0, 0.0, 3.0, 3.0]], steps=[10, 20, 30, 40, 50], smooth=2)
     x, y = ax.lines[0].get_data()
     assert np.allclose(x, [20, 30, 40]) and np.allclose(y, [0.0, 1.5, 3.0])
+
+
+def test_number_never_prints_minus_zero() -> None:
+    assert plotting.number(-1e-9) == "0.00" and plotting.number(-0.004) == "0.00"
+    assert plotting.number(-0.006) == "-0.01" and plotting.number(0.5) == "0.50"

@@ -240,3 +240,11 @@ def test_ablation_runs_the_real_dqn_through_its_callback() -> None:
     steps = [r["step"] for r in records]  # the first callbacks at or after 500 and 1,000 steps
     assert len(steps) == 2 and 500 <= steps[0] < 1_000 and steps[1] == 1_000
     assert all(r["eval_return"] >= 8 for r in records)  # CartPole: at least 8 steps per episode
+
+
+def test_greedy_agreement_counts_no_cell_of_an_all_zero_table() -> None:
+    Q_star = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0]])
+    assert lecture2.greedy_agreement(np.zeros((3, 2)), Q_star, [0, 1, 2]) == 0
+    learned = np.array([[0.5, 0.1], [0.3, 0.3], [0.0, 0.2]])  # right, tied, wrong
+    assert lecture2.greedy_agreement(learned, Q_star, [0, 1, 2]) == 1
+    assert lecture2.greedy_agreement(learned, Q_star, [1, 2]) == 0

@@ -175,6 +175,19 @@ def q_error(Q: np.ndarray, Q_star: np.ndarray, n_cells: int) -> float:
     return float(np.sqrt(np.mean((Q[:n_cells] - Q_star[:n_cells]) ** 2)))
 
 
+def greedy_agreement(Q: np.ndarray, Q_star: np.ndarray, states: Sequence[int]) -> int:
+    """In how many of ``states`` Q's greedy action is unique and optimal (argmax Q*).
+
+    A state where Q's best actions tie (all zeros before any update) has no greedy action yet,
+    so it does not count: an empty table agrees with pi* nowhere, not in the cells where action 0
+    happens to be optimal.
+    """
+    Q, Q_star = np.asarray(Q)[list(states)], np.asarray(Q_star)[list(states)]
+    best = Q.max(axis=1, keepdims=True)
+    unique = np.sum(np.isclose(Q, best, rtol=0, atol=1e-12), axis=1) == 1
+    return int(np.sum(unique & (Q.argmax(axis=1) == Q_star.argmax(axis=1))))
+
+
 @lru_cache(maxsize=32)
 def _learn(
     layout: str, epsilon: float, alpha: float, seed: int, steps: int
@@ -228,7 +241,8 @@ def qlearning_state(
 
     ``Q`` (S, A) is the learned table (all zeros at step 0), ``Q_star`` (S, A) the optimum,
     ``errors`` the RMS error of every stored table (the curve), ``episodes`` how many episodes
-    finished by ``step`` and ``policy_agrees`` in how many non-exit cells argmax Q = argmax Q*.
+    finished by ``step`` and ``policy_agrees`` in how many non-exit cells Q's greedy action is
+    unique and optimal (``greedy_agreement``).
     """
     if step < 0 or step > STEPS_MAX or step % CHUNK:
         raise ValueError(f"step={step}; expected a multiple of {CHUNK} between 0 and {STEPS_MAX}")
@@ -236,7 +250,7 @@ def qlearning_state(
     n_cells = len(grid.cells)
     Q = np.zeros_like(Q_star) if step == 0 else result.Q_history[step // CHUNK - 1]
     open_cells = [s for s in range(n_cells) if s not in grid.exits]
-    agrees = int(np.sum(Q[open_cells].argmax(axis=1) == Q_star[open_cells].argmax(axis=1)))
+    agrees = greedy_agreement(Q, Q_star, open_cells)
     errors = [q_error(np.zeros_like(Q_star), Q_star, n_cells)]
     errors += [q_error(q, Q_star, n_cells) for q in result.Q_history]
     return {
@@ -497,6 +511,7 @@ __all__ = [
     "ablation",
     "ablation_table",
     "carry_forward",
+    "greedy_agreement",
     "draw_replay",
     "example_td_errors",
     "importance_weights",
