@@ -71,18 +71,18 @@ def show_source(obj: Any, start: str | None = None, end: str | None = None) -> A
 
     source = textwrap.dedent(inspect.getsource(obj))
     lines = source.splitlines()
-    body = ast.parse(source).body[0]
-    doc = getattr(body, "body", [None])[0]
+    first = ast.parse(source).body[0]  # a module's docstring, or the def/class statement
+    doc = first if isinstance(first, ast.Expr) else getattr(first, "body", [None])[0]
     if isinstance(doc, ast.Expr) and isinstance(getattr(doc, "value", None), ast.Constant):
         del lines[doc.lineno - 1 : doc.end_lineno]
     if start is not None:
         first = next((i for i, line in enumerate(lines) if start in line), None)
         if first is None:
-            raise ValueError(f"{start!r} is not in the source of {obj.__qualname__}")
+            raise ValueError(f"{start!r} is not in the source of {obj.__name__}")
         lines = lines[first:]
     if end is not None:
         last = next((i for i, line in enumerate(lines) if end in line), None)
         if last is None:
-            raise ValueError(f"{end!r} is not in the source of {obj.__qualname__}")
+            raise ValueError(f"{end!r} is not in the source of {obj.__name__}")
         lines = lines[: last + 1]
-    return Code("\n".join(lines), language="python")
+    return Code(textwrap.dedent("\n".join(lines)), language="python")
