@@ -13,6 +13,7 @@ no library: without it they fell on our first seed and on no peer's.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import statistics
 import time
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fdrl_lib import evaluate
+from fdrl_lib.training import PeriodicEvaluation, eval_seed
 
 
 @dataclass(frozen=True)
@@ -54,27 +55,27 @@ class Run:
 
 
 class ThresholdWatch:
-    """Evaluates every ``eval_every`` steps, keeps the curve, times training without evaluation."""
+    """A peer's side of the protocol: the library's own :class:`PeriodicEvaluation` (the same
+    schedule and episode seeds that our ``train`` uses inside), a clock without evaluation time,
+    and the first step whose score reached the threshold."""
 
     def __init__(self, run: Run, task: Task) -> None:
         self.run, self.task = run, task
         self.start = time.perf_counter()
-        self.eval_seconds = 0.0
-        self.next_eval = task.eval_every
+        self.evaluation = PeriodicEvaluation(
+            task.env_id, task.eval_every, task.episodes, eval_seed(run.seed)
+        )
 
     def __call__(self, step: int, policy: Callable) -> bool:
         """True when training should stop (solved)."""
-        if step < self.next_eval:
+        score = self.evaluation.maybe(step, policy)
+        if score is None:
             return False
-        self.next_eval = step - step % self.task.eval_every + self.task.eval_every
-        t0 = time.perf_counter()
-        score = evaluate(policy, self.task.env_id, episodes=self.task.episodes, seed=123)
-        self.eval_seconds += time.perf_counter() - t0
         self.run.curve.append((step, score))
         if score >= self.task.threshold and not self.run.solved:
             self.run.solved = True
             self.run.steps = step
-            self.run.seconds = time.perf_counter() - self.start - self.eval_seconds
+            self.run.seconds = time.perf_counter() - self.start - self.evaluation.seconds
             return True
         return False
 
@@ -87,31 +88,67 @@ def warm_up() -> None:
 
 
 def run_fdrl(algo: str, seed: int, task: Task) -> Run:
-    """Our ``fdrl_lib.algos.<algo>.train`` with its default Config."""
+    """Our ``fdrl_lib.algos.<algo>.train`` with its default Config; the protocol's evaluation
+    is the one ``train`` does itself (every ``eval_every`` steps, stop at the threshold)."""
     import torch
 
     torch.set_num_threads(1)
     module = importlib.import_module(f"fdrl_lib.algos.{algo}")
-    run = Run("fdrl", seed)
-    watch = ThresholdWatch(run, task)
-    module.train(
-        task.env_id,
-        seed=seed,
-        total_steps=task.max_steps,
-        callback=lambda progress: watch(progress.step, progress.policy),
-        progress=False,
+    config = dataclasses.replace(
+        module.Config(),
+        eval_every=task.eval_every,
+        eval_episodes=task.episodes,
+        target_return=task.threshold,
+        stop_at_target=True,
     )
+    result = module.train(
+        task.env_id, config, seed=seed, total_steps=task.max_steps, progress=False
+    )
+    run = Run("fdrl", seed)
+    seconds = dict(result.logs.get("train_seconds", []))
+    run.curve = list(result.logs.get("eval_return", []))
+    for step, score in run.curve:
+        if score >= task.threshold:
+            run.solved, run.steps, run.seconds = True, step, seconds[step]
+            break
     return run
 
 
+# Stable-Baselines3 (or sb3-contrib) class and rl-baselines3-zoo's tuned hyperparameters for
+# each (algorithm, task) we compare against; a lecture adds its rows here.
+SB3_PEERS: dict[tuple[str, str], tuple[str, dict]] = {
+    # rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1 (n_timesteps 5e4)
+    ("dqn", "CartPole-v1"): (
+        "stable_baselines3:DQN",
+        dict(
+            learning_rate=2.3e-3,
+            batch_size=64,
+            buffer_size=100_000,
+            learning_starts=1_000,
+            gamma=0.99,
+            target_update_interval=10,
+            train_freq=256,
+            gradient_steps=128,
+            exploration_fraction=0.16,
+            exploration_final_eps=0.04,
+            policy_kwargs=dict(net_arch=[256, 256]),
+        ),
+    ),
+}
+
+
 def run_sb3(algo: str, seed: int, task: Task) -> Run:
-    """Stable-Baselines3 with rl-zoo's tuned hyperparameters (only DQN on CartPole-v1 so far)."""
+    """Stable-Baselines3 with rl-zoo's tuned hyperparameters (``SB3_PEERS``), same protocol."""
+    import numpy as np
     import torch
-    from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
 
-    if (algo, task.env_id) != ("dqn", "CartPole-v1"):
-        raise ValueError(f"no SB3 peer set up for {algo} on {task.env_id}; only dqn/CartPole-v1")
+    if (algo, task.env_id) not in SB3_PEERS:
+        have = ", ".join(f"{a}/{e}" for a, e in SB3_PEERS)
+        raise ValueError(f"no SB3 peer set up for {algo} on {task.env_id}; have: {have}")
+    where, kwargs = SB3_PEERS[(algo, task.env_id)]
+    module, name = where.split(":")
+    cls = getattr(importlib.import_module(module), name)
     torch.set_num_threads(1)
     run = Run("sb3", seed)
     watch = ThresholdWatch(run, task)
@@ -119,29 +156,14 @@ def run_sb3(algo: str, seed: int, task: Task) -> Run:
     class Watch(BaseCallback):
         def _on_step(self) -> bool:
             def policy(obs):
-                return int(self.model.predict(obs, deterministic=True)[0])
+                action = self.model.predict(obs, deterministic=True)[0]
+                return int(action) if np.ndim(action) == 0 else action
 
             return not watch(self.num_timesteps, policy)
 
-    # rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1 (n_timesteps 5e4)
-    model = DQN(
-        "MlpPolicy",
-        task.env_id,
-        learning_rate=2.3e-3,
-        batch_size=64,
-        buffer_size=100_000,
-        learning_starts=1_000,
-        gamma=0.99,
-        target_update_interval=10,
-        train_freq=256,
-        gradient_steps=128,
-        exploration_fraction=0.16,
-        exploration_final_eps=0.04,
-        policy_kwargs=dict(net_arch=[256, 256]),
-        seed=seed,
-        device="cpu",
-        verbose=0,
-    )
+    kwargs = dict(kwargs)
+    policy_name = kwargs.pop("policy", "MlpPolicy")
+    model = cls(policy_name, task.env_id, seed=seed, device="cpu", verbose=0, **kwargs)
     watch.start = time.perf_counter()  # the model's construction is not training
     model.learn(total_timesteps=task.max_steps, callback=Watch())
     return run

@@ -32,12 +32,12 @@ def _tiny(**flags) -> dqn.Config:
 
 def test_huber_matches_its_definition():
     error = torch.tensor([-3.0, -1.0, -0.5, 0.0, 0.25, 1.0, 2.0])
-    for kappa in (1.0, 0.5, 2.0):
+    for delta in (1.0, 0.5, 2.0):
         expected = [
-            0.5 * e**2 if abs(e) <= kappa else kappa * (abs(e) - 0.5 * kappa)
+            0.5 * e**2 if abs(e) <= delta else delta * (abs(e) - 0.5 * delta)
             for e in error.tolist()
         ]
-        torch.testing.assert_close(dqn.huber(error, kappa), torch.tensor(expected))
+        torch.testing.assert_close(dqn.huber(error, delta), torch.tensor(expected))
 
 
 def test_huber_gradient_is_clipped_to_kappa():
@@ -49,43 +49,35 @@ def test_huber_gradient_is_clipped_to_kappa():
 def _mock_networks():
     online_q = torch.tensor([[1.0, 5.0, 2.0], [9.0, 0.0, 0.0]])  # online picks a=1, a=0
     target_q = torch.tensor([[7.0, 3.0, 4.0], [1.0, 2.0, 8.0]])  # target's max: a=0, a=2
-    return (lambda obs: online_q), (lambda obs: target_q)
+    return online_q, target_q
 
 
 def test_double_dqn_target_picks_with_online_and_evaluates_with_target():
-    online, target = _mock_networks()
+    online_q, target_q = _mock_networks()
     reward, terminated = torch.tensor([1.0, 2.0]), torch.zeros(2)
-    discount = torch.full((2,), 0.5)
-    y = dqn.td_target(online, target, reward, None, terminated, discount, double=True)
+    y = dqn.dqn_target(reward, terminated, 0.5, target_q, next_q_online=online_q)
     torch.testing.assert_close(y, torch.tensor([1 + 0.5 * 3.0, 2 + 0.5 * 1.0]))  # eq. 2.12
 
 
 def test_plain_dqn_target_maxes_the_target_network():
-    online, target = _mock_networks()
-    y = dqn.td_target(
-        online,
-        target,
-        torch.tensor([1.0, 2.0]),
-        None,
-        torch.zeros(2),
-        torch.full((2,), 0.5),
-        double=False,
-    )
+    _, target_q = _mock_networks()
+    y = dqn.dqn_target(torch.tensor([1.0, 2.0]), torch.zeros(2), torch.full((2,), 0.5), target_q)
     torch.testing.assert_close(y, torch.tensor([1 + 0.5 * 7.0, 2 + 0.5 * 8.0]))
 
 
 def test_target_bootstraps_unless_terminated():
-    online, target = _mock_networks()
-    y = dqn.td_target(
-        online,
-        target,
-        torch.tensor([1.0, 2.0]),
-        None,
-        torch.tensor([1.0, 0.0]),
-        torch.full((2,), 0.5),
-        double=False,
-    )
+    _, target_q = _mock_networks()
+    y = dqn.dqn_target(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 0.0]), 0.5, target_q)
     torch.testing.assert_close(y, torch.tensor([1.0, 2 + 0.5 * 8.0]))
+
+
+def test_td_loss_is_the_weighted_mean_huber_of_the_td_errors():
+    q_taken, y = torch.tensor([0.0, 1.0, 5.0]), torch.tensor([0.5, 1.0, 1.0])
+    weights = torch.tensor([1.0, 2.0, 0.5])
+    loss, error = dqn.td_loss(q_taken, y, delta=1.0, weights=weights)
+    expected = (1.0 * 0.5 * 0.5**2 + 2.0 * 0.0 + 0.5 * 1.0 * (4.0 - 0.5)) / 3
+    torch.testing.assert_close(loss, torch.tensor(expected))
+    torch.testing.assert_close(error, torch.tensor([0.5, 0.0, -4.0]))
 
 
 def test_categorical_projection_conserves_probability_mass():
@@ -210,8 +202,8 @@ def test_noisy_nets_alone_try_both_actions(seed):
     actions: list[int] = []
     config = dqn.Config(noisy=True, epsilon_start=0.0, epsilon_end=0.0, total_steps=1_000)
     dqn.train(lambda: _RecordActions(actions), config, seed=seed, progress=False)
-    assert len(actions) == 1_000
-    share_of_action_1 = np.mean(actions)
+    assert len(actions) >= 1_000  # training's 1,000, then the evaluation episodes
+    share_of_action_1 = np.mean(actions[:1_000])
     assert 0.2 <= share_of_action_1 <= 0.8
 
 
@@ -221,18 +213,9 @@ def test_non_discrete_actions_are_rejected():
 
 
 def _solve(config, max_steps):
-    """Train with an evaluation every 1,000 steps; stop at the threshold (>= 475)."""
-    scores = []
-
-    def callback(progress):
-        if progress.step % 1000 == 0:
-            scores.append(evaluate(progress.policy, "CartPole-v1", episodes=10, seed=123))
-            return scores[-1] >= 475
-
-    result = dqn.train(
-        "CartPole-v1", config, seed=0, total_steps=max_steps, callback=callback, progress=False
-    )
-    return result, scores
+    """Train with the library's own evaluation (best policy kept, stop at 475)."""
+    result = dqn.train("CartPole-v1", config, seed=0, total_steps=max_steps, progress=False)
+    return result, [score for _, score in result.logs["eval_return"]]
 
 
 SOLVERS = {
@@ -252,5 +235,31 @@ SOLVERS = {
 def test_config_solves_cartpole(name):
     make_config, budget = SOLVERS[name]
     result, scores = _solve(make_config(), budget)
-    assert max(scores) >= 475
+    assert max(scores) >= 475 and result.kept_return == max(scores)
+    # judged on fresh episodes (seeds 123..132, not the ones training evaluated on)
     assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
+
+
+def test_a_bad_config_field_is_named():
+    with pytest.raises(ValueError, match="train_every"):
+        dqn.Config(train_every=0)
+    with pytest.raises(ValueError, match="gamma"):
+        dqn.Config(gamma=1.5)
+
+
+def test_result_config_records_the_budget_actually_run():
+    result = dqn.train("CartPole-v1", _tiny(), total_steps=120, progress=False)
+    assert result.config.total_steps == 120
+    assert result.config == dataclasses.replace(_tiny(), total_steps=120)
+
+
+def test_the_kept_policy_is_the_best_evaluated_one():
+    config = dataclasses.replace(_tiny(), total_steps=600, eval_every=100, eval_episodes=2)
+    result = dqn.train("CartPole-v1", config, seed=3, progress=False)
+    scores = dict(result.logs["eval_return"])
+    assert result.kept_return == max(scores.values())
+    assert scores[result.kept_step] == result.kept_return
+    # the returned policy really is that one: re-evaluating it on the training-time episodes
+    # (seeds 10_000 + 100 * seed + i) gives the same score
+    again = evaluate(result.policy, "CartPole-v1", episodes=2, seed=10_000 + 100 * 3)
+    assert again == result.kept_return

@@ -50,7 +50,7 @@ def test_lecture02_imports_algorithms_instead_of_pasting_them(nb: nbformat.Noteb
     code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
     assert "from fdrl_lib.tabular.qlearning import" in code
     assert "from fdrl_lib.algos import dqn" in code
-    for name in ("q_learning", "approximate_q_learning", "train", "td_target", "huber"):
+    for name in ("q_learning", "approximate_q_learning", "train", "dqn_target", "huber"):
         assert f"def {name}(" not in code
     for flag in ("double", "prioritized", "dueling", "n_step", "noisy", "distributional"):
         assert f"{flag}=" in code  # every improvement appears in the ablation

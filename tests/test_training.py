@@ -1,6 +1,5 @@
 """Shared training pieces: evaluate, History, lazy imports, the `fdrl train` entry point."""
 
-import argparse
 import subprocess
 import sys
 
@@ -98,39 +97,6 @@ def test_importing_fdrl_lib_and_algos_costs_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_main_train_trains_evaluates_and_saves(tmp_path, monkeypatch, capsys):
-    from fdrl_lib.algos import dqn
-    from fdrl_lib.training import main_train
-
-    real_train = dqn.train
-    tiny = dqn.Config(total_steps=200, hidden=(8,), learning_starts=50, batch_size=8)
-    monkeypatch.setattr(dqn, "train", lambda env, **kw: real_train(env, tiny, **kw))
-    args = argparse.Namespace(
-        algo="dqn", env_id="CartPole-v1", seed=0, steps=200, out=str(tmp_path)
-    )
-    assert main_train(args) == 0
-    assert "mean return over 10 episodes" in capsys.readouterr().out
-    loaded = dqn.load(tmp_path / "policy.pt")
-    assert loaded.policy(np.zeros(4, np.float32)) in (0, 1)
-    assert (tmp_path / "history.json").exists()
-
-
-def test_main_train_rejects_an_unknown_algorithm(capsys):
-    from fdrl_lib.training import main_train
-
-    args = argparse.Namespace(algo="nope", env_id="CartPole-v1", seed=0, steps=1, out=None)
-    assert main_train(args) == 2
-    assert "unknown algorithm" in capsys.readouterr().out
-
-
-def test_main_train_names_a_missing_env_without_a_traceback(capsys):
-    from fdrl_lib.training import main_train
-
-    args = argparse.Namespace(algo="dqn", env_id="NoSuchEnv-v0", seed=0, steps=10, out=None)
-    assert main_train(args) == 2
-    assert "cannot make the environment 'NoSuchEnv-v0'" in capsys.readouterr().out
-
-
 def test_make_env_raises_value_error_naming_an_unknown_id():
     from fdrl_lib.envs import make_env
 
@@ -146,3 +112,139 @@ def test_algos_lists_only_modules_that_exist_and_names_planned_ones():
         if name not in algos.available():
             with pytest.raises(AttributeError, match="not implemented yet"):
                 getattr(algos, name)
+
+
+# ----------------------------------------------------------------- seeding, config, Monitor
+def test_spawned_streams_are_reproducible_and_independent():
+    from fdrl_lib.training import Streams
+
+    a, b = Streams(5), Streams(5)
+    first_a, first_b = a.generator(), b.generator()
+    second_a, second_b = a.generator(), b.generator()
+    first_a.random(1000)  # drawing a lot from one stream ...
+    np.testing.assert_array_equal(second_a.random(5), second_b.random(5))  # ... moves no other
+    assert not np.array_equal(first_b.random(5), second_b.random(5))
+    assert a.integer() != a.integer()
+
+
+def test_seeded_restores_threads_and_the_callers_torch_state():
+    import torch
+
+    from fdrl_lib.training import seeded
+
+    threads = torch.get_num_threads()
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    with seeded(7, threads=1):
+        assert torch.get_num_threads() == 1
+        inside = torch.rand(3)
+    np.testing.assert_array_equal(torch.rand(3), expected)  # caller's stream untouched
+    with seeded(7, threads=1):
+        np.testing.assert_array_equal(torch.rand(3), inside)  # same seed, same numbers
+    assert torch.get_num_threads() == threads
+
+
+def test_check_config_names_the_field_and_the_range():
+    from dataclasses import dataclass
+
+    from fdrl_lib.training import check_config
+
+    @dataclass
+    class Config:
+        lr: float = 0.1
+        gamma: float = 0.9
+        warmup: int = 0
+
+    check_config(Config(), positive=["lr"], unit=["gamma"], non_negative=["warmup"])
+    for bad, name in [(dict(lr=0), "lr"), (dict(gamma=2.0), "gamma"), (dict(warmup=-1), "warm")]:
+        with pytest.raises(ValueError, match=f"Config.{name}"):
+            check_config(Config(**bad), positive=["lr"], unit=["gamma"], non_negative=["warmup"])
+
+
+def test_history_tracks_each_env_of_a_vector_env_apart():
+    history = History()
+    history.step([1.0, 2.0], [False, False], step=2)
+    history.step([1.0, 2.0], [False, True], step=4)
+    history.step([1.0, 2.0], [True, False], step=6)
+    assert [(h["step"], h["episode_return"]) for h in history.episodes] == [(4, 4.0), (6, 3.0)]
+    history.log(6, loss=0.5, kl=0.01)
+    history.log(8, loss=0.25)
+    assert history.logs == {"loss": [(6, 0.5), (8, 0.25)], "kl": [(6, 0.01)]}
+
+
+class _Switch:
+    """A 'network' whose one weight picks CartPole's action: the monitor copies its state."""
+
+    def __init__(self):
+        import torch
+
+        self.weight = torch.zeros(1)
+
+    def state_dict(self):
+        return {"weight": self.weight}
+
+    def load_state_dict(self, state):
+        self.weight = state["weight"].clone()
+
+    def __call__(self, obs):
+        return int(obs[2] + 0.5 * obs[3] > 0) if self.weight.item() > 0 else 0  # > 0: balances
+
+
+def _monitor(**settings):
+    from fdrl_lib.training import EvalSettings, Monitor
+
+    values = dict(eval_every=10, eval_episodes=2, target_return=None, stop_at_target=True)
+    return Monitor("test", "CartPole-v1", 100, EvalSettings(**{**values, **settings}),
+                   progress=False)  # fmt: skip
+
+
+def test_monitor_keeps_the_best_evaluated_weights_and_says_when():
+    policy = _Switch()
+    monitor = _monitor(stop_at_target=False)
+    for step, weight in [(10, 0.0), (20, 1.0), (30, 0.0)]:  # good only at step 20
+        policy.weight[0] = weight
+        assert not monitor.after_update(step, policy, [policy])
+    kept = monitor.finish(30, policy, [policy])
+    assert kept["kept_step"] == 20 and policy.weight.item() == 1.0  # weights put back
+    scores = dict(kept["logs"]["eval_return"])
+    assert scores[20] == kept["kept_return"] > scores[10]
+
+
+def test_monitor_stops_at_the_envs_own_threshold():
+    from fdrl_lib.training import reward_threshold
+
+    assert reward_threshold("CartPole-v1") == 475.0 and reward_threshold("Pendulum-v1") == -200.0
+    policy = _Switch()
+    policy.weight[0] = 1.0  # the lean-following policy balances for all 500 steps (else: falls)
+    assert _monitor().after_update(10, policy, [policy])
+    assert not _monitor(stop_at_target=False).after_update(10, policy, [policy])
+    assert not _monitor(target_return=1e9).after_update(10, policy, [policy])
+
+
+def test_monitor_evaluates_on_schedule_even_when_steps_jump():
+    policy = _Switch()
+    monitor = _monitor(stop_at_target=False)
+    for step in (8, 16, 24, 32, 64):  # a rollout of 8 env steps per update, then a jump
+        monitor.after_update(step, policy, [policy])
+    assert [s for s, _ in monitor.history.logs["eval_return"]] == [16, 24, 32, 64]
+
+
+def test_callback_time_is_not_training_time():
+    import time
+
+    policy = _Switch()
+    monitor = _monitor(eval_every=10**9)
+    monitor.callback = lambda progress: time.sleep(0.2)
+    before = monitor.history.wall_time()
+    monitor.after_update(1, policy, [policy])
+    assert monitor.history.wall_time() - before < 0.1
+
+
+def test_grid_world_id_works_whatever_was_imported_first():
+    # lecture 1's order: the tabular package before gymnasium; the id was once unknown then
+    code = (
+        "import fdrl_lib.tabular; from fdrl_lib.envs import make_env; "
+        "env = make_env('fdrl/GridWorld-v0'); assert env.reset(seed=0)[0] >= 0"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -26,11 +26,13 @@ from fdrl_lib.buffers import PrioritizedReplayBuffer, ReplayBuffer
 from fdrl_lib.envs import EnvLike, StackFrames, make_env
 from fdrl_lib.nn import NoisyLinear, QNetwork
 from fdrl_lib.training import (
-    History,
-    ProgressBar,
+    EvalSettings,
+    Monitor,
     TrainResult,
+    check_config,
     config_from_dict,
     load_checkpoint,
+    seeded,
 )
 
 
@@ -49,7 +51,7 @@ class Config:
     epsilon_start: float = 1.0  # epsilon-greedy: chance of a random action at step 0 ...
     epsilon_end: float = 0.04  # ... annealed linearly to this ...
     epsilon_decay_steps: int = 8_000  # ... over this many env steps
-    huber_kappa: float = 1.0  # Huber loss: quadratic for |error| <= kappa, linear beyond
+    huber_delta: float = 1.0  # Huber loss: quadratic for |error| <= delta, linear beyond
     max_grad_norm: float = 0.0  # clip the gradient norm to this (0 = no clipping: Huber bounds it)
     double: bool = True  # eq. 2.12: pick a' with the online net, evaluate it with the target
     dueling: bool = False  # Q = V + A - mean(A): separate value and advantage heads
@@ -64,6 +66,35 @@ class Config:
     v_max: float = 100.0  # C51: largest (1 / (1 - gamma) = 100 for CartPole)
     frame_stack: int = 1  # phi: stack this many observations as the state (Algorithm 3)
     torch_threads: int = 1  # small networks run fastest on one thread
+    eval_every: int = 2_000  # env steps between evaluations; the best-evaluated policy is kept
+    eval_episodes: int = 10  # episodes per evaluation
+    target_return: float | None = None  # stop at this evaluation return (None: the env's own)
+    stop_at_target: bool = True  # False: use the whole budget (still keeping the best policy)
+
+    def __post_init__(self) -> None:
+        check_config(
+            self,
+            positive=(
+                "total_steps",
+                "lr",
+                "buffer_size",
+                "batch_size",
+                "train_every",
+                "gradient_steps",
+                "target_update",
+                "n_step",
+                "atoms",
+                "frame_stack",
+                "torch_threads",
+                "eval_every",
+                "eval_episodes",
+                "huber_delta",
+            ),
+            non_negative=("learning_starts", "epsilon_decay_steps", "max_grad_norm"),
+            unit=("gamma", "epsilon_start", "epsilon_end", "priority_beta"),
+        )
+        if self.distributional and not self.v_min < self.v_max:
+            raise ValueError(f"Config.v_min must be < v_max, got {self.v_min}, {self.v_max}")
 
 
 def vanilla(**overrides) -> Config:
@@ -110,34 +141,56 @@ def rainbow(**overrides) -> Config:
     return Config(**{**values, **overrides})
 
 
-def huber(error: torch.Tensor, kappa: float = 1.0) -> torch.Tensor:
-    """Elementwise Huber loss: ``error^2 / 2`` for ``|error| <= kappa``, else
-    ``kappa (|error| - kappa / 2)``: squared near zero, linear (gradient capped at kappa) beyond.
+def huber(error: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
+    """Elementwise Huber loss: ``error^2 / 2`` for ``|error| <= delta``, else
+    ``delta (|error| - delta / 2)``: squared near zero, linear (gradient capped at delta) beyond.
 
     torch's fused ``huber_loss`` computes exactly this, with a cheaper backward pass than the
     formula written out (tests/test_dqn.py checks it against the definition).
     """
     return torch.nn.functional.huber_loss(
-        error, torch.zeros_like(error), reduction="none", delta=kappa
+        error, torch.zeros_like(error), reduction="none", delta=delta
     )
 
 
-def td_target(online, target, reward, next_obs, terminated, discount, double: bool) -> torch.Tensor:
-    """``y = r + discount * (1 - terminated) * Q_target(s', a*)``, shape ``(B,)``.
+def dqn_target(
+    reward: torch.Tensor,
+    terminated: torch.Tensor,
+    gamma: float | torch.Tensor,
+    next_q_target: torch.Tensor,
+    next_q_online: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The regression target ``y = r + gamma (1 - terminated) Q_target(s', a*)``, shape ``(B,)``.
 
-    ``a* = argmax_a' Q_target(s', a')`` (Algorithm 3), or with ``double`` ``argmax_a' Q_online``
-    (eq. 2.12: choose with the online net, evaluate with the target net).
-    ``online``/``target`` map ``(B, obs)`` to ``(B, A)`` Q-values.
+    ``next_q_target`` (B, A) are the target network's values of s'. Without ``next_q_online``
+    ``a* = argmax_a' Q_target(s', a')`` (Algorithm 3); with it (B, A), double DQN chooses with the
+    online net and evaluates with the target net (eq. 2.12). ``gamma`` may be a (B,) tensor of
+    ``gamma^k`` for k-step transitions. A time-limit truncation still bootstraps: only
+    ``terminated`` switches the bootstrap off.
     """
-    next_q = target(next_obs)  # (B, A)
-    chooser = online(next_obs) if double else next_q
+    chooser = next_q_target if next_q_online is None else next_q_online
     next_action = chooser.argmax(dim=1, keepdim=True)  # (B, 1)
-    bootstrap = 1.0 - terminated  # a time-limit truncation still bootstraps
-    return reward + discount * bootstrap * next_q.gather(1, next_action).squeeze(1)
+    next_value = next_q_target.gather(1, next_action).squeeze(1)  # (B,)
+    return reward + gamma * (1.0 - terminated) * next_value
 
 
-def categorical_projection(next_probs, reward, discount, terminated, support) -> torch.Tensor:
-    """C51: project the shifted distribution ``r + discount * (1 - terminated) * z`` onto ``z``.
+def td_loss(
+    q_taken: torch.Tensor, y: torch.Tensor, delta: float = 1.0, weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Algorithm 3's loss: the batch mean of ``huber(y - Q(s, a))``, optionally importance-weighted.
+
+    ``q_taken`` (B,) is ``Q(s_j, a_j; theta)``; ``y`` (B,) the target (no gradient). Returns the
+    scalar loss and the (B,) TD errors ``y - Q`` (prioritized replay's new priorities).
+    """
+    error = y - q_taken  # (B,) TD errors
+    losses = huber(error, delta)
+    if weights is not None:  # importance weights undo the bias of prioritized sampling
+        losses = weights * losses
+    return losses.mean(), error.detach()
+
+
+def categorical_projection(next_probs, reward, gamma, terminated, support) -> torch.Tensor:
+    """C51: project the shifted distribution ``r + gamma * (1 - terminated) * z`` onto ``z``.
 
     ``next_probs`` (B, K) are probabilities on ``support`` (K,) evenly spaced; each shifted atom
     (clipped to the support's range) splits its mass between the two nearest atoms in proportion
@@ -146,7 +199,7 @@ def categorical_projection(next_probs, reward, discount, terminated, support) ->
     K = support.shape[0]
     v_min, v_max = float(support[0]), float(support[-1])
     delta_z = (v_max - v_min) / (K - 1)
-    scale = (discount * (1.0 - terminated))[:, None]  # (B, 1)
+    scale = (gamma * (1.0 - terminated))[:, None]  # (B, 1)
     shifted = (reward[:, None] + scale * support[None, :]).clamp(v_min, v_max)  # (B, K)
     position = ((shifted - v_min) / delta_z).clamp(0, K - 1)  # fractional atom index
     lower = position.floor().long()
@@ -158,15 +211,20 @@ def categorical_projection(next_probs, reward, discount, terminated, support) ->
     return projected
 
 
-def distributional_target(online, target, reward, next_obs, terminated, discount, double: bool):
+def distributional_target(
+    reward, terminated, gamma, next_logits_target, support, next_q_online=None
+) -> torch.Tensor:
     """C51's target distribution ``(B, atoms)``: the next state's return distribution under
-    the greedy action (chosen as in :func:`td_target`), shifted and projected onto the support.
+    the greedy action (chosen as in :func:`dqn_target`), shifted and projected onto ``support``.
+
+    ``next_logits_target`` (B, A, atoms) are the target network's logits for s'.
     """
-    next_q = target.q_values(next_obs)  # (B, A) expected values
-    chooser = online.q_values(next_obs) if double else next_q
-    next_action = chooser.argmax(dim=1)[:, None, None].expand(-1, 1, target.atoms)  # (B, 1, K)
-    next_probs = target(next_obs).softmax(-1).gather(1, next_action).squeeze(1)  # (B, K)
-    return categorical_projection(next_probs, reward, discount, terminated, target.support)
+    next_probs = next_logits_target.softmax(-1)  # (B, A, atoms)
+    next_q = (next_probs * support).sum(-1)  # (B, A) expected values
+    chooser = next_q if next_q_online is None else next_q_online
+    index = chooser.argmax(dim=1)[:, None, None].expand(-1, 1, support.shape[0])  # (B, 1, K)
+    chosen = next_probs.gather(1, index).squeeze(1)  # (B, K)
+    return categorical_projection(chosen, reward, gamma, terminated, support)
 
 
 def greedy_action(net: QNetwork, state: np.ndarray) -> int:
@@ -208,26 +266,30 @@ def train(
     callback=None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train DQN (Algorithm 3 plus the flags in ``config``); see the module docstring."""
+    """Train DQN (Algorithm 3 plus the flags in ``config``); see the module docstring.
+
+    Returns the best-evaluated policy (``result.kept_step`` says which step it is from).
+    """
     config = config or Config()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.torch_threads)
-    try:
-        with torch.random.fork_rng(devices=[]):  # seed torch without touching global state
-            torch.manual_seed(seed)
-            return _train(env, config, seed, total_steps or config.total_steps, callback, progress)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(env, config: Config, seed: int, total_steps: int, callback, progress) -> TrainResult:
-    c = config
-    env = make_env(env, frame_stack=c.frame_stack)
+    if total_steps is not None:
+        config = dataclasses.replace(config, total_steps=int(total_steps))
+    env_arg, env = env, make_env(env, frame_stack=config.frame_stack)
     if not isinstance(env.action_space, gym.spaces.Discrete):
         raise ValueError(f"DQN needs a Discrete action space, got {env.action_space}")
     if not isinstance(env.observation_space, gym.spaces.Box):
         raise ValueError(f"DQN needs a Box observation space, got {env.observation_space}")
-    rng = np.random.default_rng(seed)
+    with seeded(seed, config.torch_threads) as streams:
+        monitor = Monitor(
+            "dqn", env_arg, config.total_steps, EvalSettings.of(config),
+            seed=seed, callback=callback, progress=progress,
+        )  # fmt: skip
+        try:
+            return _train(env, config, seed, streams, monitor)
+        finally:
+            env.close()
+
+
+def _train(env, c: Config, seed: int, streams, monitor: Monitor) -> TrainResult:
     obs_shape, n_actions = env.observation_space.shape, int(env.action_space.n)
     net_kwargs = dict(
         obs_dim=int(np.prod(obs_shape)),
@@ -244,94 +306,97 @@ def _train(env, config: Config, seed: int, total_steps: int, callback, progress)
     target = QNetwork(**net_kwargs)
     target.load_state_dict(online.state_dict())
     optimizer = torch.optim.Adam(online.parameters(), lr=c.lr, fused=True)
-    # Initialise replay memory D with capacity N
-    memory_kwargs = dict(n_step=c.n_step, gamma=c.gamma, seed=seed)
+    # Initialise replay memory D with capacity N (its own random stream for sampling)
+    memory_kwargs = dict(n_step=c.n_step, gamma=c.gamma, seed=streams.integer())
     if c.prioritized:
         memory = PrioritizedReplayBuffer(
             c.buffer_size, obs_shape, c.priority_alpha, **memory_kwargs
         )
     else:
         memory = ReplayBuffer(c.buffer_size, obs_shape, **memory_kwargs)
+    acting_rng = streams.generator()  # epsilon-greedy draws: a stream apart from replay's
     policy = GreedyPolicy(online, c.frame_stack)
-    history, bar = History(), ProgressBar(total_steps, progress, desc="dqn")
     gradient_steps = 0
-
-    def update() -> None:
-        """One gradient step on a sampled minibatch (the inner lines of Algorithm 3)."""
-        beta = c.priority_beta + (1.0 - c.priority_beta) * min(1.0, step / total_steps)
-        batch = memory.sample(c.batch_size, beta=beta)
-        obs_b, next_obs_b = torch.from_numpy(batch["obs"]), torch.from_numpy(batch["next_obs"])
-        action_b = torch.from_numpy(batch["action"])[:, None]  # (B, 1)
-        reward_b = torch.from_numpy(batch["reward"])
-        terminated_b = torch.from_numpy(batch["terminated"])
-        discount_b = torch.from_numpy(batch["discount"])  # gamma^k for a k-step transition
-        if c.noisy:
-            online.reset_noise()
-            target.reset_noise()
-        with torch.no_grad():  # y_j: (B,) values, or (B, atoms) probabilities for C51
-            make_target = distributional_target if c.distributional else td_target
-            y = make_target(
-                online, target, reward_b, next_obs_b, terminated_b, discount_b, c.double
-            )
-        if c.distributional:
-            index = action_b[:, :, None].expand(-1, 1, c.atoms)
-            log_probs = online(obs_b).log_softmax(-1).gather(1, index).squeeze(1)  # (B, atoms)
-            losses = -(y * log_probs).sum(-1)  # cross-entropy to the projected target
-            priority = losses.detach()
-        else:
-            q = online(obs_b).gather(1, action_b).squeeze(1)  # Q(phi_j, a_j; theta), (B,)
-            error = y - q  # TD error, (B,)
-            losses = huber(error, c.huber_kappa)
-            priority = error.detach()
-        if c.prioritized:  # importance weights undo the bias of prioritized sampling
-            losses = torch.from_numpy(batch["weights"]) * losses
-        loss = losses.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if c.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(online.parameters(), c.max_grad_norm)
-        optimizer.step()
-        if c.prioritized:
-            memory.update_priorities(batch["indices"], priority.numpy())
 
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
-    for step in range(1, total_steps + 1):
+    for step in range(1, c.total_steps + 1):
         # epsilon-greedy: random action with probability epsilon, else argmax_a Q(phi_t, a)
         fraction = min(1.0, step / max(1, c.epsilon_decay_steps))
         epsilon = c.epsilon_start + fraction * (c.epsilon_end - c.epsilon_start)
-        if rng.random() < epsilon:
-            action = int(rng.integers(n_actions))
+        if acting_rng.random() < epsilon:
+            action = int(acting_rng.integers(n_actions))
         else:  # obs is already phi(s_t)
             if c.noisy:  # a fresh noise sample for every action (Fortunato et al.): one sample
                 online.reset_noise()  # held fixed is one fixed policy, and D fills with one action
             action = greedy_action(online, obs)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         memory.add(obs, action, reward, next_obs, terminated, truncated)
-        history.step(reward, terminated or truncated, step)
+        monitor.track(reward, terminated or truncated, step)
         obs = next_obs  # easy to forget: else the agent acts on a stale state
         if terminated or truncated:
             obs, _ = env.reset()
 
         trained = step >= c.learning_starts and step % c.train_every == 0
         if trained:
+            beta = c.priority_beta + (1.0 - c.priority_beta) * min(1.0, step / c.total_steps)
             for _ in range(c.gradient_steps):
-                update()
+                loss = update(online, target, optimizer, memory, c, beta)
                 gradient_steps += 1
                 if gradient_steps % c.target_update == 0:
                     target.load_state_dict(online.state_dict())  # every C steps: Q^ = Q
-        bar.update(step, history.episodes)
-        if (trained or step % 1000 == 0) and history.callback(callback, step, policy):
+            if gradient_steps % 100 < c.gradient_steps:  # a loss sample every ~100 steps
+                monitor.log(step, loss=loss, epsilon=epsilon)
+        if (trained or step % 1000 == 0) and monitor.after_update(step, policy, [online]):
             break
-    bar.close()
-    env.close()
+    kept = monitor.finish(step, policy, [online])
     checkpoint = {
         "algo": "dqn",
         "config": dataclasses.asdict(c),
         "net_kwargs": net_kwargs,
         "state_dict": online.state_dict(),
     }
-    return TrainResult(policy, history.episodes, c, algo="dqn", checkpoint=checkpoint)
+    return TrainResult(policy, config=c, algo="dqn", checkpoint=checkpoint, **kept)
+
+
+def update(online, target, optimizer, memory, c: Config, beta: float) -> float:
+    """One gradient step on a sampled minibatch (the inner lines of Algorithm 3)."""
+    batch = {k: torch.from_numpy(v) for k, v in memory.sample(c.batch_size, beta=beta).items()}
+    action = batch["action"][:, None]  # (B, 1)
+    gamma_k = batch["discount"]  # (B,) gamma^k for a k-step transition
+    if c.noisy:
+        online.reset_noise()
+        target.reset_noise()
+    with torch.no_grad():  # y_j: no gradient flows into the target (it is a regression label)
+        next_q_online = online.q_values(batch["next_obs"]) if c.double else None
+        if c.distributional:
+            y = distributional_target(
+                batch["reward"], batch["terminated"], gamma_k,
+                target(batch["next_obs"]), target.support, next_q_online,
+            )  # fmt: skip
+        else:
+            next_q_target = target(batch["next_obs"])  # (B, A)
+            y = dqn_target(
+                batch["reward"], batch["terminated"], gamma_k, next_q_target, next_q_online
+            )
+    weights = batch["weights"] if c.prioritized else None
+    if c.distributional:  # cross-entropy between the projected target and Z(s, a)
+        index = action[:, :, None].expand(-1, 1, c.atoms)
+        log_probs = online(batch["obs"]).log_softmax(-1).gather(1, index).squeeze(1)  # (B, K)
+        losses = -(y * log_probs).sum(-1)
+        priority = losses.detach()
+        loss = (losses if weights is None else weights * losses).mean()
+    else:
+        q_taken = online(batch["obs"]).gather(1, action).squeeze(1)  # Q(phi_j, a_j; theta), (B,)
+        loss, priority = td_loss(q_taken, y, c.huber_delta, weights)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if c.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(online.parameters(), c.max_grad_norm)
+    optimizer.step()
+    if c.prioritized:
+        memory.update_priorities(batch["indices"].numpy(), priority.numpy())
+    return float(loss.detach())
 
 
 def load(path) -> TrainResult:
@@ -344,4 +409,11 @@ def load(path) -> TrainResult:
     net.load_state_dict(payload["state_dict"])
     net.eval()
     policy = GreedyPolicy(net, config.frame_stack)
-    return TrainResult(policy, payload.get("history", []), config, algo="dqn", checkpoint=payload)
+    return TrainResult(
+        policy,
+        payload.get("history", []),
+        config,
+        algo="dqn",
+        checkpoint=payload,
+        kept_step=payload.get("kept_step"),
+    )

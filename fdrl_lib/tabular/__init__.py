@@ -4,7 +4,6 @@ numpy + scipy only; gymnasium is imported only when a Gymnasium env is asked for
 (``GridWorld.env()`` or ``fdrl_lib.tabular.GridWorldEnv``).
 """
 
-import sys
 from typing import Any
 
 from fdrl_lib.tabular.gridworld import GridWorld
@@ -25,9 +24,6 @@ def register_envs() -> None:
 
     _register()
 
-
-if "gymnasium" in sys.modules:  # registering is free once gymnasium is loaded anyway
-    register_envs()
 
 __all__ = [
     "GridWorld",

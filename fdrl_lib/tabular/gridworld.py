@@ -511,15 +511,10 @@ def _make_env_class() -> Any:
 
 
 def _register() -> None:
-    """Register "fdrl/GridWorld-v0" with gymnasium (idempotent)."""
-    import gymnasium
+    """Register "fdrl/GridWorld-v0" with gymnasium (idempotent; the table lives in envs.py)."""
+    from fdrl_lib.envs import register_envs
 
-    if "fdrl/GridWorld-v0" not in gymnasium.registry:
-        gymnasium.register(
-            id="fdrl/GridWorld-v0",
-            entry_point="fdrl_lib.tabular.gridworld:GridWorldEnv",
-            max_episode_steps=100,
-        )
+    register_envs()
 
 
 def __getattr__(name: str) -> Any:
@@ -527,6 +522,5 @@ def __getattr__(name: str) -> Any:
         global _ENV_CLASS
         if _ENV_CLASS is None:
             _ENV_CLASS = _make_env_class()
-            _register()
         return _ENV_CLASS
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ Six learner functions, graded on replayed transition streams, seeded inputs and 
   the TD loss in torch, from two real networks (built in the kernel from seeded weights)
 
 Expected answers come from the library where it has the same shape (``fdrl_lib.algos.dqn``'s
-``td_target`` with mock networks and ``huber``, ``fdrl_lib.buffers.SumTree``), otherwise from
+``dqn_target`` on fixed Q-values and ``huber``, ``fdrl_lib.buffers.SumTree``), otherwise from
 the short references below. Functions that do not map arrays to arrays are called through a
 ``wrapper`` (see ``fdrl_lib/grading/spec.py``): it replays the stream for 2.1, hands 2.2 a
 seeded ``numpy.random.Generator`` and counts the actions, and builds the two torch networks
@@ -264,7 +264,7 @@ def _ref_epsilon_greedy(inputs: Inputs) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------
-# 2.3 DQN targets: the library's td_target with mock networks that return fixed Q-values.
+# 2.3 DQN targets: the library's dqn_target on fixed Q-values.
 
 
 def target_inputs(
@@ -287,22 +287,19 @@ def target_inputs(
 def _td_target(inputs: Inputs, double: bool, terminated: np.ndarray, evaluate_online=False):
     import torch
 
-    from fdrl_lib.algos.dqn import td_target
+    from fdrl_lib.algos.dqn import dqn_target
 
-    def mock(values: np.ndarray):  # a "network" that returns fixed Q-values for next_obs
-        return lambda next_obs: torch.as_tensor(values, dtype=torch.float64)
+    def tensor(values: np.ndarray):
+        return torch.as_tensor(values, dtype=torch.float64)
 
     q_target = inputs["next_q_target"]
     q_online = inputs.get("next_q_online", q_target)
-    target_net = mock(q_online if evaluate_online else q_target)
-    y = td_target(
-        mock(q_online),
-        target_net,
-        torch.as_tensor(inputs["reward"], dtype=torch.float64),
-        None,
-        torch.as_tensor(terminated, dtype=torch.float64),
+    y = dqn_target(
+        tensor(inputs["reward"]),
+        tensor(terminated),
         inputs["gamma"],
-        double=double,
+        tensor(q_online if evaluate_online else q_target),  # the net that scores a*
+        tensor(q_online) if double else None,  # the net that picks a* (eq. 2.12)
     )
     return y.numpy()
 
@@ -338,7 +335,7 @@ def _ref_huber(inputs: Inputs) -> dict[str, Any]:
 
     delta = inputs.get("delta", 1.0)
     error = torch.tensor(inputs["error"], dtype=torch.float64, requires_grad=True)
-    loss = huber(error, kappa=delta)
+    loss = huber(error, delta=delta)
     (grad,) = torch.autograd.grad(loss.sum(), error)
     e = inputs["error"]
     small = np.abs(e) <= delta
@@ -423,7 +420,7 @@ def loss_inputs(
 def _reference_loss(inputs: Inputs, variant: str = "right") -> tuple[float, np.ndarray]:
     import torch
 
-    from fdrl_lib.algos.dqn import huber, td_target
+    from fdrl_lib.algos.dqn import dqn_target, huber
     from fdrl_lib.nn import mlp
 
     def build(params: np.ndarray) -> torch.nn.Module:
@@ -440,7 +437,8 @@ def _reference_loss(inputs: Inputs, variant: str = "right") -> tuple[float, np.n
     double = bool(inputs["double"])
     with torch.no_grad():  # the target is a fixed label: no gradient reaches the target net
         evaluator = online if variant == "evaluates_with_online" else target
-        y = td_target(online, evaluator, reward, next_obs, terminated, inputs["gamma"], double)
+        next_q_online = online(next_obs) if double else None
+        y = dqn_target(reward, terminated, inputs["gamma"], evaluator(next_obs), next_q_online)
     q = online(obs).gather(1, torch.as_tensor(inputs["action"])[:, None]).squeeze(1)  # (B,)
     error = q - y
     if variant == "squared_error":
