@@ -435,12 +435,17 @@ def ablation(
     progress: bool = True,
     train: Callable[..., Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Train each named DQN config on every seed; evaluate every ``every`` steps.
+    """Train each named DQN config on every seed, with training's own periodic evaluation.
 
-    Returns ``{name: {"records": [one carried-forward eval history per seed], "solved_at": [...],
-    "wall_time": [...], "final": [...]}}``; ``records`` feeds ``plotting.learning_curve(...,
-    key="eval_return")``. ``train`` defaults to ``fdrl_lib.algos.dqn.train``.
+    Each run evaluates its greedy policy every ``every`` env steps on ``episodes`` episodes (the
+    shared evaluation of ``fdrl_lib.training``, read back from ``result.logs["eval_return"]``)
+    and stops at ``threshold`` (None: uses the whole budget). Returns ``{name: {"records": [one
+    carried-forward eval history per seed], "solved_at": [...], "wall_time": [...], "final":
+    [...]}}``; ``records`` feeds ``plotting.learning_curve(..., key="eval_return")``. ``train``
+    defaults to ``fdrl_lib.algos.dqn.train``.
     """
+    import dataclasses
+
     if train is None:
         from fdrl_lib.algos import dqn
 
@@ -455,23 +460,25 @@ def ablation(
         name: {"records": [], "solved_at": [], "wall_time": [], "final": []} for name in configs
     }
     for name, seed in runs:
-        evaluator = EvalEvery(env, every=every, episodes=episodes, threshold=threshold)
-        start = time.perf_counter()
-        train(
-            env,
+        config = dataclasses.replace(
             configs[name],
-            seed=seed,
-            total_steps=total_steps,
-            callback=evaluator,
-            progress=False,
+            eval_every=every,
+            eval_episodes=episodes,
+            target_return=threshold,
+            stop_at_target=threshold is not None,
         )
-        if not evaluator.records:  # budget shorter than one evaluation period
-            raise ValueError(f"total_steps={total_steps} < every={every}: nothing was evaluated")
+        start = time.perf_counter()
+        result = train(env, config, seed=seed, total_steps=total_steps, progress=False)
+        evaluations = result.logs.get("eval_return", [])
+        if not evaluations:
+            raise ValueError(f"the run of {name!r} logged no evaluation (every={every})")
+        records = [{"step": float(step), "eval_return": float(v)} for step, v in evaluations]
+        solved = [int(step) for step, v in evaluations if threshold is not None and v >= threshold]
         row = out[name]
-        row["records"].append(carry_forward(evaluator.records, total_steps, every))
-        row["solved_at"].append(evaluator.solved_at)
+        row["records"].append(carry_forward(records, total_steps, every))
+        row["solved_at"].append(solved[0] if solved else None)
         row["wall_time"].append(time.perf_counter() - start)
-        row["final"].append(evaluator.records[-1]["eval_return"])
+        row["final"].append(records[-1]["eval_return"])
         if bar is not None:
             bar.set_postfix(run=f"{name} seed {seed}", refresh=False)
             bar.update(1)
