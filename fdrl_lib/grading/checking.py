@@ -8,10 +8,11 @@ module, but computes inputs and expected answers in its own process (see runner.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from fdrl_lib.grading.spec import Case, Exercise, compare_output
+from fdrl_lib.grading.spec import Case, Exercise, Lecture, compare_output
 
 
 def call(exercise: Exercise, function: Callable[..., Any], inputs: dict[str, Any]) -> Any:
@@ -19,6 +20,11 @@ def call(exercise: Exercise, function: Callable[..., Any], inputs: dict[str, Any
     (through the exercise's ``wrapper`` when it has one)."""
     args = [inputs[name] for name in exercise.args]
     kwargs = {name: inputs[name] for name in exercise.kwargs if inputs.get(name) is not None}
+    from fdrl_lib.grading.adapters import Adapter
+
+    if isinstance(exercise.wrapper, Adapter):
+        wrapper = exercise.wrapper
+        return wrapper.call(function, wrapper.options, exercise.args, *args, **kwargs)
     if exercise.wrapper is not None:
         return exercise.wrapper(function, *args, **kwargs)
     return function(*args, **kwargs)
@@ -52,7 +58,13 @@ def _cases(exercise: Exercise, hidden: bool) -> list[Case]:
     return [case for case in exercise.cases if case.hidden == hidden]
 
 
-def check(number: str, function: Callable[..., Any], *, hidden: bool = False) -> None:
+def check(
+    number: str,
+    function: Callable[..., Any],
+    *,
+    hidden: bool = False,
+    lecture: Lecture | None = None,
+) -> None:
     """Run exercise ``number``'s visible cases (``hidden=True``: the hidden ones) on ``function``.
 
     Prints one line per case and raises AssertionError when any case fails (so nbgrader's
@@ -60,7 +72,44 @@ def check(number: str, function: Callable[..., Any], *, hidden: bool = False) ->
     """
     from fdrl_lib.grading.exercises import lecture_of
 
-    exercise = lecture_of(number).exercise(number)
+    lecture = lecture or lecture_of(number)
+    exercise = lecture.exercise(number)
+    failed = []
+    with isolated(exercise, lecture, function):
+        failed = _run_cases(exercise, function, hidden)
+    kind = "hidden" if hidden else "visible"
+    if failed:
+        raise AssertionError(
+            f"Exercise {number}: {len(failed)} {kind} case(s) failed; reread {exercise.equations}"
+        )
+    print(f"Exercise {number}: all {kind} cases pass.")
+
+
+@contextmanager
+def isolated(exercise: Exercise, lecture: Lecture, function: Callable[..., Any]) -> Iterator[None]:
+    """While ``exercise`` is checked, the earlier learner functions it may call (``isolate``)
+    are the references, in the learner's namespace, exactly as in ``fdrl grade``'s kernel."""
+    scope = getattr(function, "__globals__", None)
+    if not exercise.isolate or not isinstance(scope, dict):
+        yield
+        return
+    missing = object()
+    saved = {name: scope.get(name, missing) for name in exercise.isolate}
+    for name in exercise.isolate:
+        namespace: dict[str, Any] = {}
+        exec(lecture.kernel_references[name], namespace)
+        scope[name] = namespace[name]
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                scope.pop(name, None)
+            else:
+                scope[name] = value
+
+
+def _run_cases(exercise: Exercise, function: Callable[..., Any], hidden: bool) -> list[str]:
     failed = []
     for case in _cases(exercise, hidden):
         inputs = case.make_inputs()
@@ -83,9 +132,4 @@ def check(number: str, function: Callable[..., Any], *, hidden: bool = False) ->
         print(("✓ " if ok else "✗ ") + case.name + ("" if ok else f": {message}"))
         if not ok:
             failed.append(case.name)
-    kind = "hidden" if hidden else "visible"
-    if failed:
-        raise AssertionError(
-            f"Exercise {number}: {len(failed)} {kind} case(s) failed; reread {exercise.equations}"
-        )
-    print(f"Exercise {number}: all {kind} cases pass.")
+    return failed

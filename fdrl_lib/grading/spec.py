@@ -30,10 +30,42 @@ class Case:
     """One call of a learner function on fixed inputs, worth ``points`` if every output is right."""
 
     name: str  # what a learner reads: "book grid, gamma=0.9, V = 0"
-    make_inputs: Callable[[], Inputs]  # deterministic: fixed seeds, no global state
+    # Deterministic (fixed seeds, no global state). A hidden case takes ``seed`` with a public
+    # default: ``lambda seed=21: random_inputs(seed)``; ``fdrl grade`` passes a seed derived
+    # from the instructor's secret, so hidden inputs cannot be known before grading.
+    make_inputs: Callable[..., Inputs]
     points: float = 1.0
     hidden: bool = False  # not run by the notebook's check cell; always run by the grader
     grid: str | None = None  # GridWorld classmethod name when the states are grid cells
+
+    @property
+    def seeded(self) -> bool:
+        """Whether ``make_inputs`` takes a seed (every hidden case must)."""
+        import inspect
+
+        return bool(inspect.signature(self.make_inputs).parameters)
+
+
+def case(
+    name: str,
+    make: Callable[..., Inputs],
+    *args: Any,
+    hidden: bool = False,
+    points: float = 1.0,
+    grid: str | None = None,
+    seed: int | None = None,
+    **kwargs: Any,
+) -> Case:
+    """A case in one line: ``case("B=16, with terminals", loss_inputs, seed=1, B=16)``.
+
+    ``make(*args, seed=..., **kwargs)`` builds the inputs; a hidden case passes its seed on
+    (the grader replaces it with one derived from the instructor's secret).
+    """
+    if seed is None:
+        return Case(name, lambda: make(*args, **kwargs), points, hidden, grid)
+    if hidden:
+        return Case(name, lambda seed=seed: make(*args, seed=seed, **kwargs), points, hidden, grid)
+    return Case(name, lambda: make(*args, seed=seed, **kwargs), points, hidden, grid)
 
 
 @dataclass(frozen=True)
@@ -69,7 +101,28 @@ class Exercise:
     # ``wrapper(learner_function, *args, **kwargs)`` instead of ``learner_function(...)`` and
     # returns the outputs as numbers. Self-contained (imports inside, module level): its source
     # is sent into the learner's kernel, like the ``isolate`` references.
-    wrapper: Callable[..., Any] | None = None
+    # (or an ``adapters.Adapter``: the generic torch / callable-input adapter with options)
+    wrapper: Any = None
+    # Mistakes from the shared catalogue (``fdrl_lib.grading.mistakes``): their answers are
+    # computed as variants of the reference and named in the feedback when an output matches.
+    variants: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.variants:
+            return
+        from fdrl_lib.grading.mistakes import with_variants
+
+        names = tuple(output.name for output in self.outputs)
+        object.__setattr__(self, "reference", with_variants(self.reference, self.variants, names))
+        outputs = tuple(
+            replace(
+                output,
+                mistakes=output.mistakes
+                + tuple((f"{output.name}@{m.key}", m.text) for m in self.variants),
+            )
+            for output in self.outputs
+        )
+        object.__setattr__(self, "outputs", outputs)
 
     @property
     def grade_id(self) -> str:
@@ -93,6 +146,9 @@ class Lecture:
     exercises: tuple[Exercise, ...]
     reference_source: str = ""  # numpy source of the functions named in ``isolate``
     kernel_references: dict[str, str] = field(default_factory=dict)  # function -> source
+    # The library's implementations of these exercises, "module:qualname"; while a learner
+    # function is checked they raise "not available while exercise N is graded" in the kernel.
+    library: tuple[str, ...] = ()
 
     def exercise(self, number: str) -> Exercise:
         for exercise in self.exercises:
@@ -126,6 +182,7 @@ def _shape_message(name: str, got: np.ndarray, expected_shape: tuple[int, ...]) 
 
 def compare_values(got: Any, expected: np.ndarray, name: str, atol: float) -> tuple[bool, str]:
     """Arrays equal up to ``atol`` (absolute and relative), with the worst entry named."""
+    expected = np.asarray(expected, dtype=float)
     array, message = as_numeric(got, name)
     if array is None:
         return False, message

@@ -156,12 +156,23 @@ def torch_dqn_loss(  # noqa: ANN201, PLR0913
     return float(loss.detach()), target_grad, online_grad
 
 
-# Isolation reference: while 2.6 is checked, a learner's dqn_target is swapped for this one.
+# Isolation reference: while 2.6 is checked (in the notebook's check cell and by the grader
+# alike), a learner's dqn_target is swapped for this one. It keeps the caller's types: torch
+# tensors in, a tensor out (what a dqn_loss naturally passes), numpy arrays in, an array out.
 
 
 def dqn_target(reward, terminated, gamma, next_q_target, next_q_online=None):  # noqa: ANN001, ANN201
     import numpy as np
 
+    if type(next_q_target).__module__.split(".")[0] == "torch":
+        import torch
+
+        chooser = next_q_target if next_q_online is None else next_q_online
+        best = torch.as_tensor(chooser).argmax(dim=1, keepdim=True)  # (B, 1)
+        value = next_q_target.gather(1, best).squeeze(1)  # (B,)
+        like = {"dtype": value.dtype, "device": value.device}
+        done = torch.as_tensor(terminated, **like)
+        return torch.as_tensor(reward, **like) + gamma * (1.0 - done) * value
     next_q_target = np.asarray(next_q_target, dtype=float)  # (B, A)
     chooser = next_q_target if next_q_online is None else np.asarray(next_q_online, dtype=float)
     best = chooser.argmax(axis=1)  # (B,)
@@ -198,6 +209,10 @@ def stream_inputs(
     ends = rng.random(T)
     terminated = ends < p_terminated
     truncated = (ends >= p_terminated) & (ends < p_terminated + p_truncated)
+    if p_terminated > 0 and not terminated.any():  # every seed shows what the case promises
+        terminated[T // 3], truncated[T // 3] = True, False
+    if p_truncated > 0 and not truncated.any():
+        truncated[2 * T // 3], terminated[2 * T // 3] = True, False
     state = int(rng.integers(S))
     resets = rng.integers(S, size=T)
     for t in range(T):
@@ -253,6 +268,12 @@ def greedy_inputs(q_values: list[float], epsilon: float, seed: int) -> Inputs:
         "seed": int(seed),
         "n": N_DRAWS,
     }
+
+
+def _q_values(seed: int, A: int) -> np.ndarray:
+    """A distinct, seeded Q-value per action (no ties for the greedy action)."""
+    rng = np.random.default_rng(seed)
+    return np.round(rng.permutation(A) + rng.uniform(0.0, 0.9, size=A), 2)
 
 
 def _ref_epsilon_greedy(inputs: Inputs) -> dict[str, Any]:
@@ -359,6 +380,14 @@ def sum_tree_inputs(priorities: np.ndarray, uniforms: np.ndarray) -> Inputs:
         "priorities": np.asarray(priorities, dtype=float),
         "uniforms": np.asarray(uniforms, dtype=float),
     }
+
+
+def _priorities(seed: int, N: int) -> np.ndarray:
+    """N integer priorities in 0..4, with at least one zero and a positive total."""
+    rng = np.random.default_rng(seed)
+    priorities = rng.integers(1, 5, size=N).astype(float)
+    priorities[rng.integers(N)] = 0.0
+    return priorities
 
 
 def stratified_values(total: float, uniforms: np.ndarray) -> np.ndarray:
@@ -526,12 +555,12 @@ EXERCISES = (
             ),
             Case(
                 "30 transitions with time-limit truncations (they still bootstrap)",
-                lambda: stream_inputs(3, 30, p_truncated=0.25),
+                lambda seed=3: stream_inputs(seed, 30, p_truncated=0.25),
                 hidden=True,
             ),
             Case(
                 "60 transitions, terminated and truncated, alpha=0.5, gamma=0.5",
-                lambda: stream_inputs(4, 60, 6, 4, 0.15, 0.15, alpha=0.5, gamma=0.5),
+                lambda seed=4: stream_inputs(seed, 60, 6, 4, 0.15, 0.15, alpha=0.5, gamma=0.5),
                 hidden=True,
             ),
         ),
@@ -569,12 +598,12 @@ EXERCISES = (
             ),
             Case(
                 "A=3, epsilon=1 (uniformly random)",
-                lambda: greedy_inputs([3.0, -2.0, 0.0], 1.0, 3),
+                lambda seed=3: greedy_inputs(_q_values(seed, 3), 1.0, seed),
                 hidden=True,
             ),
             Case(
                 "A=6, epsilon=0.3, negative values",
-                lambda: greedy_inputs([-5.0, -1.0, -3.0, -0.5, -2.0, -4.0], 0.3, 4),
+                lambda seed=4: greedy_inputs(_q_values(seed, 6) - 7.0, 0.3, seed),
                 hidden=True,
             ),
         ),
@@ -620,12 +649,12 @@ EXERCISES = (
             ),
             Case(
                 "double DQN, with terminal transitions",
-                lambda: target_inputs(4, B=16, A=4, p_terminal=0.3, double=True),
+                lambda seed=4: target_inputs(seed, B=16, A=4, p_terminal=0.3, double=True),
                 hidden=True,
             ),
             Case(
                 "vanilla, B=32, A=5, gamma=0.5",
-                lambda: target_inputs(5, B=32, A=5, gamma=0.5),
+                lambda seed=5: target_inputs(seed, B=32, A=5, gamma=0.5),
                 hidden=True,
             ),
         ),
@@ -690,12 +719,12 @@ EXERCISES = (
             ),
             Case(
                 "delta=0.5, seeded errors",
-                lambda: huber_inputs(np.random.default_rng(1).normal(size=20), 0.5),
+                lambda seed=1: huber_inputs(np.random.default_rng(seed).normal(size=20), 0.5),
                 hidden=True,
             ),
             Case(
                 "delta=2, large errors",
-                lambda: huber_inputs(5 * np.random.default_rng(2).normal(size=20), 2.0),
+                lambda seed=2: huber_inputs(5 * np.random.default_rng(seed).normal(size=20), 2.0),
                 hidden=True,
             ),
         ),
@@ -749,15 +778,16 @@ EXERCISES = (
             ),
             Case(
                 "5 priorities (padded to 8 leaves), 16 draws",
-                lambda: sum_tree_inputs(
-                    [3.0, 1.0, 0.0, 4.0, 2.0], np.random.default_rng(3).random(16)
+                lambda seed=3: sum_tree_inputs(
+                    _priorities(seed, 5), np.random.default_rng(seed).random(16)
                 ),
                 hidden=True,
             ),
             Case(
                 "13 float priorities, 6 draws",
-                lambda: sum_tree_inputs(
-                    np.random.default_rng(4).random(13), np.random.default_rng(5).random(6)
+                lambda seed=4: sum_tree_inputs(
+                    np.random.default_rng(seed).random(13),
+                    np.random.default_rng(seed + 1).random(6),
                 ),
                 hidden=True,
             ),
@@ -826,12 +856,12 @@ EXERCISES = (
             ),
             Case(
                 "vanilla DQN, large rewards (Huber's linear branch), gamma=0.9",
-                lambda: loss_inputs(3, gamma=0.9, reward_scale=5.0),
+                lambda seed=3: loss_inputs(seed, gamma=0.9, reward_scale=5.0),
                 hidden=True,
             ),
             Case(
                 "double DQN, B=32, no terminal transitions",
-                lambda: loss_inputs(4, B=32, p_terminal=0.0, double=True),
+                lambda seed=4: loss_inputs(seed, B=32, p_terminal=0.0, double=True),
                 hidden=True,
             ),
         ),
@@ -844,4 +874,10 @@ LECTURE = Lecture(
     title="Lecture 2: Deep Q-learning",
     exercises=EXERCISES,
     kernel_references=KERNEL_REFERENCES,
+    library=(
+        "fdrl_lib.algos.dqn:td_target",
+        "fdrl_lib.algos.dqn:huber",
+        "fdrl_lib.buffers:SumTree.update",
+        "fdrl_lib.buffers:SumTree.find",
+    ),
 )

@@ -87,6 +87,11 @@ def _det_policy(S: int, A: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(A, size=S)
 
 
+def _living_reward(seed: int) -> float:
+    """A living reward in [-0.6, -0.1]."""
+    return -(0.1 + 0.5 * float(np.random.default_rng(seed).random()))
+
+
 def _stoch_policy(S: int, A: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).dirichlet(np.ones(A), size=S)
 
@@ -290,7 +295,7 @@ EXERCISES = (
             ),
             Case(
                 "random MDP (S=7, A=3), gamma=0.5, random V",
-                lambda: _with(random_inputs(11, gamma=0.5), V=_random_V(7, 2)),
+                lambda seed=11: _with(random_inputs(seed, gamma=0.5), V=_random_V(7, seed + 1)),
                 hidden=True,
             ),
         ),
@@ -344,12 +349,12 @@ EXERCISES = (
             Case("book grid, to tolerance", lambda: grid_inputs(), grid="book"),
             Case(
                 "random MDP (S=7, A=3), gamma=0.95, horizon H=3",
-                lambda: _with(random_inputs(21, gamma=0.95), horizon=3),
+                lambda seed=21: _with(random_inputs(seed, gamma=0.95), horizon=3),
                 hidden=True,
             ),
             Case(
                 "random MDP (S=7, A=3), gamma=0.8, to tolerance",
-                lambda: random_inputs(22, gamma=0.8),
+                lambda seed=22: random_inputs(seed, gamma=0.8),
                 hidden=True,
             ),
         ),
@@ -397,12 +402,12 @@ EXERCISES = (
             ),
             Case(
                 "random MDP (S=7, A=3), deterministic policy",
-                lambda: _with(random_inputs(31), policy=_det_policy(7, 3, 3)),
+                lambda seed=31: _with(random_inputs(seed), policy=_det_policy(7, 3, seed + 1)),
                 hidden=True,
             ),
             Case(
                 "random MDP (S=7, A=3), stochastic policy",
-                lambda: _with(random_inputs(32), policy=_stoch_policy(7, 3, 4)),
+                lambda seed=32: _with(random_inputs(seed), policy=_stoch_policy(7, 3, seed + 1)),
                 hidden=True,
             ),
         ),
@@ -443,12 +448,14 @@ EXERCISES = (
         cases=(
             Case("book grid, gamma=0.9", lambda: grid_inputs(), grid="book"),
             Case(
-                "book grid, living reward -0.4",
-                lambda: grid_inputs(living_reward=-0.4),
+                "book grid, a negative living reward",
+                lambda seed=4: grid_inputs(living_reward=_living_reward(seed)),
                 hidden=True,
                 grid="book",
             ),
-            Case("random MDP (S=7, A=3), gamma=0.9", lambda: random_inputs(41), hidden=True),
+            Case(
+                "random MDP (S=7, A=3), gamma=0.9", lambda seed=41: random_inputs(seed), hidden=True
+            ),
         ),
     ),
     Exercise(
@@ -514,12 +521,12 @@ EXERCISES = (
             ),
             Case(
                 "random MDP (S=7, A=3), beta=2, to tolerance",
-                lambda: _with(random_inputs(53), beta=2.0),
+                lambda seed=53: _with(random_inputs(seed), beta=2.0),
                 hidden=True,
             ),
             Case(
                 "random MDP (S=5, A=4), beta=0.1, horizon H=10",
-                lambda: _with(random_inputs(54, S=5, A=4), beta=0.1, horizon=10),
+                lambda seed=54: _with(random_inputs(seed, S=5, A=4), beta=0.1, horizon=10),
                 hidden=True,
             ),
         ),
@@ -533,4 +540,19 @@ LECTURE = Lecture(
     title="Lecture 1: MDPs and exact solution methods",
     exercises=EXERCISES,
     kernel_references=KERNEL_REFERENCES,
+    library=(
+        *(
+            f"fdrl_lib.tabular.planning:{name}"
+            for name in (
+                "value_iteration",
+                "q_value_iteration",
+                "policy_evaluation",
+                "policy_iteration",
+                "soft_value_iteration",
+            )
+        ),
+        "fdrl_lib.tabular.mdp:TabularMDP.backup",
+        "fdrl_lib.tabular.mdp:TabularMDP.max_backup",
+        "fdrl_lib.tabular.gridworld:_GridMDP.max_backup",
+    ),
 )
