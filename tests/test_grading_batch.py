@@ -146,3 +146,34 @@ def test_an_empty_folder_is_an_error_not_an_empty_gradebook(tmp_path, capsys):
     args = argparse.Namespace(batch=str(tmp_path / "subs"), out=None, jobs=1, exercise=None)
     assert runner.main_grade(args) == 1
     assert "no submissions found" in capsys.readouterr().err
+
+
+def test_output_files_that_are_fifos_or_symlinks_are_ignored_not_waited_on(tmp_path):
+    import os
+
+    from fdrl_lib.grading.runner import _read_outputs
+
+    os.mkfifo(tmp_path / "fifo.json")  # reading it would block the grader forever
+    assert _read_outputs(tmp_path / "fifo", "n", "1.1") is None
+    secret = tmp_path / "elsewhere.json"
+    secret.write_text('{"nonce": "n", "number": "1.1"}')
+    (tmp_path / "link.json").symlink_to(secret)
+    assert _read_outputs(tmp_path / "link", "n", "1.1") is None
+    (tmp_path / "real.json").write_text('{"nonce": "n", "number": "1.1", "cases": {}}')
+    assert _read_outputs(tmp_path / "real", "n", "1.1")[0]["cases"] == {}
+
+
+def test_without_bwrap_or_unshare_grading_warns_once_instead_of_crashing(monkeypatch, capsys):
+    from fdrl_lib.grading import sandbox
+
+    monkeypatch.setattr(sandbox, "_ISOLATION", [])
+    monkeypatch.setattr(sandbox, "_WARNED", [])
+    monkeypatch.setenv("FDRL_GRADER_SANDBOX", "unshare")
+    monkeypatch.setenv("PATH", "/nonexistent")  # the tool cannot be found
+    found = sandbox.isolation()
+    assert found.kind == "none" and "NOT sealed" in found.why and "unshare" in found.why
+    assert found.wrap(["python", "-c", "1"], [], []) == ["python", "-c", "1"]
+    sandbox.sandbox_note()
+    sandbox.sandbox_note()
+    err = capsys.readouterr().err
+    assert err.count("fdrl grade: warning: submissions are NOT sealed") == 1

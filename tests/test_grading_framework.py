@@ -128,11 +128,18 @@ def test_one_line_hidden_cases_take_the_secret_seed():
             assert case.seeded == case.hidden
 
 
+KERNEL_BUGS = ("sum_crosses_episode_end", "gradient_into_target", "cg_extra_product")
+
+
 def test_tensors_gradients_and_callables_pass_through_the_sealed_kernel():
     limits = Limits(timeout=120, cell_timeout=30, case_timeout=10)
     plan = make_plan(DEMO)
+    buggy = dict(RIGHT)
+    for name in KERNEL_BUGS:  # one bug per exercise, all in one notebook
+        function, old, new, *_ = BUGS[name]
+        buggy[function] = buggy[function].replace(old, new)
     reports = {}
-    for name, sources in [("right", RIGHT), *((bug, _buggy(bug)) for bug in BUGS)]:
+    for name, sources in [("right", RIGHT), ("buggy", buggy)]:
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell("import numpy as np\nimport torch")]
         nb.cells += [nbformat.v4.new_code_cell(source) for source in sources.values()]
@@ -141,12 +148,10 @@ def test_tensors_gradients_and_callables_pass_through_the_sealed_kernel():
         reports[name] = report
     assert {p.number: p.score for p in reports["right"].parts} == {"9.1": 2, "9.2": 2, "9.3": 2}
     assert reports["right"].notes == []
-    for name, (_, _, _, number, mistake) in BUGS.items():
-        part = next(p for p in reports[name].parts if p.number == number)
-        assert part.score == 0, (name, [c.message for c in part.cases])
-        if mistake is not None:
-            assert all(c.message.startswith(mistake.text) for c in part.cases), part.cases
-        others = [p.score for p in reports[name].parts if p.number != number]
-        assert others == [2, 2]
-    calls = next(p for p in reports["cg_extra_product"].parts if p.number == "9.3").cases[0]
-    assert "calls" in calls.message
+    parts = {p.number: p for p in reports["buggy"].parts}
+    assert {number: part.score for number, part in parts.items()} == dict.fromkeys(parts, 0.0)
+    for name in KERNEL_BUGS:
+        _, _, _, number, mistake = BUGS[name]
+        for case in parts[number].cases:
+            assert mistake is None or case.message.startswith(mistake.text), case.message
+    assert all("calls" in case.message for case in parts["9.3"].cases)

@@ -263,3 +263,20 @@ def test_correct_work_written_differently_passes_the_notebooks_check_too(name, c
             exec(cell.source, scope)
     check("2.6", scope["dqn_loss"])
     assert "Exercise 2.6: all visible cases pass." in capsys.readouterr().out
+
+
+def test_the_librarys_answers_and_the_graders_helpers_earn_nothing(graded):
+    report = graded["cheat_library_and_helpers"]
+    assert part_scores(report) == fx.CHEATS["cheat_library_and_helpers"]
+    messages = {p.number: " ".join(c.message for c in p.cases) for p in report.parts}
+    assert (
+        "fdrl_lib.algos.dqn.huber is not available while exercise 2.4 is graded"
+        in (messages["2.4"])
+    )
+    assert (
+        "fdrl_lib.buffers.SumTree.update is not available while exercise 2.5" in (messages["2.5"])
+    )
+    assert (
+        "fdrl_lib.grading.exercises is not available while a submission is graded"
+        in (messages["2.1"])
+    )

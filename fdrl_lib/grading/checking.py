@@ -79,10 +79,40 @@ def check(
         failed = _run_cases(exercise, function, hidden)
     kind = "hidden" if hidden else "visible"
     if failed:
-        raise AssertionError(
+        _show_briefly()
+        raise CheckFailed(
             f"Exercise {number}: {len(failed)} {kind} case(s) failed; reread {exercise.equations}"
         )
     print(f"Exercise {number}: all {kind} cases pass.")
+
+
+GREEN, RED, RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
+TICK, CROSS = f"{GREEN}✓{RESET}", f"{RED}✗{RESET}"
+
+
+class CheckFailed(AssertionError):
+    """Some cases of a check cell failed. In Jupyter the cell shows this one line, not a
+    traceback into the grading code; it is still an error, so nbgrader scores the cell 0."""
+
+
+def _one_line(
+    shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+) -> list[str]:
+    """IPython's handler for CheckFailed: shows the message alone, still as an error."""
+    stb = [f"{RED}{value}{RESET}"]
+    shell._showtraceback(etype, value, stb)  # in a kernel: an "error" output, as nbgrader expects
+    return stb
+
+
+def _show_briefly() -> None:
+    """Register the one-line display of ``CheckFailed`` with IPython (once), if running in it."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and not getattr(shell, "custom_exceptions", ()):  # none of theirs
+        shell.set_custom_exc((CheckFailed,), _one_line)
 
 
 @contextmanager
@@ -117,11 +147,11 @@ def _run_cases(exercise: Exercise, function: Callable[..., Any], hidden: bool) -
         try:
             result = call(exercise, function, inputs)
         except NotImplementedError:
-            print(f"✗ {case.name}: not written yet (NotImplementedError)")
+            print(f"{CROSS} {case.name}: not written yet (NotImplementedError)")
             failed.append(case.name)
             continue
         except Exception as error:
-            print(f"✗ {case.name}: raised {type(error).__name__}: {error}")
+            print(f"{CROSS} {case.name}: raised {type(error).__name__}: {error}")
             print("".join(traceback.format_exception(error)[-3:]).rstrip())
             failed.append(case.name)
             continue
@@ -129,7 +159,7 @@ def _run_cases(exercise: Exercise, function: Callable[..., Any], hidden: bool) -
         ok = outputs is not None
         if ok:
             ok, message = judge(exercise, outputs, reference)
-        print(("✓ " if ok else "✗ ") + case.name + ("" if ok else f": {message}"))
+        print(f"{TICK if ok else CROSS} {case.name}" + ("" if ok else f": {message}"))
         if not ok:
             failed.append(case.name)
     return failed

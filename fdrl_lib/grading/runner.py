@@ -511,21 +511,44 @@ def _execution_note(done: Execution, index: int, source: str, limits: Limits) ->
     return f"{where} killed the kernel ({done.evalue or 'it exited or ran out of memory'}){flood}"
 
 
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    """A file the kernel wrote, read only if it is a regular file (no symlink, FIFO or device:
+    those could block or redirect the grader) of at most ``limit`` bytes."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(limit + 1)[:limit]
+    finally:
+        os.close(fd)
+
+
 def _read_outputs(
     out: Path, nonce: str, number: str
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     """The kernel's status and outputs, or None when missing, forged or unreadable."""
-    status_path, arrays_path = Path(str(out) + ".json"), Path(str(out) + ".npz")
+    import io
+
     try:
-        if not status_path.exists() or status_path.stat().st_size > 2**20:
+        raw = _read_regular(Path(str(out) + ".json"), 2**20)
+        if raw is None:
             return None
-        status = json.loads(status_path.read_text())
+        status = json.loads(raw)
         if status.get("nonce") != nonce or status.get("number") != number:
             return None
         arrays: dict[str, np.ndarray] = {}
-        if arrays_path.exists() and arrays_path.stat().st_size < 256 * 2**20:
-            with np.load(arrays_path, allow_pickle=False) as data:
-                arrays = {key: np.array(data[key]) for key in data.files}
+        data = _read_regular(Path(str(out) + ".npz"), 256 * 2**20)
+        if data:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                arrays = {key: np.array(npz[key]) for key in npz.files}
         return status, arrays
     except Exception:
         return None

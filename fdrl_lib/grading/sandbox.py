@@ -117,7 +117,10 @@ class Isolation:
             for w in writable:
                 cmd += ["--bind", str(w), str(w)]
             cmd += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
-            cmd += ["--die-with-parent", "--cap-drop", "ALL", "--chdir", str(writable[0])]
+            # no --die-with-parent: jupyter_client may start the kernel from a short-lived thread,
+            # whose exit would kill it; the kernel dies with its process group instead. The kernel
+            # is the namespace's init (--as-pid-1): ipykernel quits when its parent is pid 1
+            cmd += ["--as-pid-1", "--cap-drop", "ALL"]  # and the cwd jupyter_client gives it
             return [*cmd, "--", *argv]
         if self.kind == "unshare":
             cfg = {

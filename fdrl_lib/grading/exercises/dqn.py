@@ -242,7 +242,12 @@ def _replay(inputs: Inputs, rule: str = "right") -> np.ndarray:
             terminal = False
         elif rule == "truncated_as_terminal":
             terminal = terminal or bool(inputs["truncated"][t])
-        target = r if terminal else r + gamma * Q[int(inputs["next_obs"][t])].max()  # eq. 2.4
+        bootstrap_from = int(
+            inputs["obs"][t] if rule == "bootstraps_from_obs" else inputs["next_obs"][t]
+        )
+        target = r if terminal else r + gamma * Q[bootstrap_from].max()  # eq. 2.4
+        if rule == "gamma_on_reward":
+            target = gamma * target
         if rule == "no_average":
             Q[s, a] = target
         else:
@@ -251,7 +256,13 @@ def _replay(inputs: Inputs, rule: str = "right") -> np.ndarray:
 
 
 def _ref_q_update(inputs: Inputs) -> dict[str, Any]:
-    rules = ("ignores_terminated", "truncated_as_terminal", "no_average")
+    rules = (
+        "ignores_terminated",
+        "truncated_as_terminal",
+        "no_average",
+        "bootstraps_from_obs",
+        "gamma_on_reward",
+    )
     return {"Q": _replay(inputs), **{f"Q@{rule}": _replay(inputs, rule) for rule in rules}}
 
 
@@ -335,6 +346,17 @@ def _ref_dqn_target(inputs: Inputs) -> dict[str, Any]:
     if double:
         ref["y@evaluates_with_online"] = _td_target(inputs, True, terminated, True)
         ref["y@not_double"] = _td_target(inputs, False, terminated)
+    reward, gamma, alive = inputs["reward"], inputs["gamma"], 1.0 - terminated
+    value = dqn_target(
+        np.zeros_like(reward),
+        np.zeros_like(reward),
+        1.0,
+        inputs["next_q_target"],
+        inputs.get("next_q_online"),
+    )  # (B,) next values
+    ref["y@gamma_on_reward"] = gamma * (reward + alive * value)
+    if terminated.any():
+        ref["y@terminal_drops_reward"] = alive * (reward + gamma * value)
     return ref
 
 
@@ -470,10 +492,14 @@ def _reference_loss(inputs: Inputs, variant: str = "right") -> tuple[float, np.n
         y = dqn_target(reward, terminated, inputs["gamma"], evaluator(next_obs), next_q_online)
     q = online(obs).gather(1, torch.as_tensor(inputs["action"])[:, None]).squeeze(1)  # (B,)
     error = q - y
+    if variant == "max_not_taken_action":
+        error = online(obs).max(dim=1).values - y
     if variant == "squared_error":
         loss = (0.5 * error**2).mean()
     elif variant == "mse":
         loss = (error**2).mean()
+    elif variant == "sum":
+        loss = huber(error).sum()
     else:
         loss = huber(error).mean()
     loss.backward()
@@ -488,7 +514,7 @@ def _ref_dqn_loss(inputs: Inputs) -> dict[str, Any]:
         "online_grad": grad,
         "target_grad": np.array(0.0),
     }
-    variants = ["ignores_terminated", "squared_error", "mse"]
+    variants = ["ignores_terminated", "squared_error", "mse", "sum", "max_not_taken_action"]
     if inputs["double"]:
         variants.append("evaluates_with_online")
     for variant in variants:
@@ -538,7 +564,19 @@ EXERCISES = (
                         "your update overwrites Q(s, a) with the target; eq. 2.5 mixes it in: "
                         "(1 - alpha) Q(s, a) + alpha target",
                     ),
+                    (
+                        "Q@bootstraps_from_obs",
+                        "your target bootstraps from the current state: it is "
+                        "r + gamma max_a' Q(s', a') with s' = next_obs, not obs (eq. 2.4)",
+                    ),
+                    (
+                        "Q@gamma_on_reward",
+                        "you discounted the reward: the target is r + gamma max_a' Q(s', a'), "
+                        "gamma multiplies only the bootstrap (eq. 2.4)",
+                    ),
                 ),
+                hint="one update: target = r (terminated) or r + gamma max_a' Q(s', a') "
+                "(otherwise, truncated included); Q(s, a) <- (1 - alpha) Q(s, a) + alpha target",
             ),
         ),
         reference=_ref_q_update,
@@ -632,7 +670,20 @@ EXERCISES = (
                         "your target ignores next_q_online: double DQN (eq. 2.12) chooses a' "
                         "with the online network's values",
                     ),
+                    (
+                        "y@gamma_on_reward",
+                        "you discounted the reward: y = r + gamma (1 - terminated) Q(s', a'), "
+                        "gamma multiplies only the bootstrap",
+                    ),
+                    (
+                        "y@terminal_drops_reward",
+                        "at terminal transitions your target drops the reward too: there y = r "
+                        "(only the bootstrap term is multiplied by 1 - terminated)",
+                    ),
                 ),
+                hint="y_j = r_j + gamma (1 - terminated_j) max_a' next_q_target[j, a'] (vanilla), "
+                "or next_q_target[j, argmax_a' next_q_online[j, a']] (double, eq. 2.12); one "
+                "value per row j, the max over the action axis (axis=1)",
             ),
         ),
         reference=_ref_dqn_target,
@@ -831,6 +882,16 @@ EXERCISES = (
                         "loss@mse",
                         "your loss is the mean squared error; DQN uses the Huber loss "
                         "(delta = 1), linear for |error| > 1",
+                    ),
+                    (
+                        "loss@sum",
+                        "your loss sums over the batch (B times too large); take the mean over "
+                        "the B transitions of the minibatch",
+                    ),
+                    (
+                        "loss@max_not_taken_action",
+                        "your prediction is max_a Q(s, a); the loss compares Q(s, a_j) of the "
+                        "action taken, online(obs).gather(1, action[:, None])",
                     ),
                 ),
             ),

@@ -129,12 +129,38 @@ FAIR = {
 }
 
 
+# Stubs handing in the library's or the grader's own answers (issue 14, defect 2): appended
+# after the solution, they replace three functions; those exercises must score 0.
+CHEAT = """
+import fdrl_lib.algos.dqn as library_dqn
+from fdrl_lib.buffers import SumTree
+def huber(error, delta=1.0):
+    import torch
+    e = torch.tensor(error, requires_grad=True)
+    loss = library_dqn.huber(e, kappa=delta)
+    (grad,) = torch.autograd.grad(loss.sum(), e)
+    return loss.detach().numpy(), grad.numpy()
+def sum_tree_sample(priorities, uniforms):
+    tree = SumTree(len(priorities))
+    tree.update(np.arange(len(priorities)), priorities)
+    values = (np.arange(len(uniforms)) + uniforms) * tree.total / len(uniforms)
+    return tree.nodes.copy(), tree.find(values)
+def q_update(Q, obs, action, reward, next_obs, terminated, truncated, alpha, gamma):
+    from fdrl_lib.grading.exercises.dqn import _replay
+    raise RuntimeError("unreachable")
+"""
+CHEATS = {"cheat_library_and_helpers": {**FULL, "2.1": 0, "2.4": 0, "2.5": 0}}
+
+
 def _load(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
 
 
 def build(name: str) -> nbformat.NotebookNode:
     nb = _load(SOLUTION)
+    if name in CHEATS:
+        append(nb, CHEAT)
+        return nb
     for grade_id, old, new in BUGS[name][0] if name in BUGS else FAIR[name]:
         replace_in(nb, grade_id, old, new)
     if name == "bug_huber_no_offset":
@@ -143,14 +169,14 @@ def build(name: str) -> nbformat.NotebookNode:
 
 
 def expected(name: str) -> dict[str, int]:
-    return BUGS[name][1] if name in BUGS else FULL
+    return BUGS[name][1] if name in BUGS else CHEATS.get(name, FULL)
 
 
 def write_all(folder: Path) -> dict[str, Path]:
     """Every bug, the solution and the untouched exercise, as notebooks in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name in [*BUGS, *FAIR]:
+    for name in [*BUGS, *FAIR, *CHEATS]:
         paths[name] = folder / f"{name}.ipynb"
         nbformat.write(build(name), paths[name])
     paths["solution"] = folder / "solution.ipynb"
