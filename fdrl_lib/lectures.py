@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_REPR = re.compile(r"^[A-Za-z_]\w*\(")  # ipywidgets' default text: "HBox(children=(...))"
 RUNTIME_METADATA = ("papermill", "widgets")
 RUNTIME_CELL_METADATA = ("papermill", "execution", "ExecuteTime", "collapsed", "scrolled")
 
@@ -40,8 +42,9 @@ def clean_outputs(nb: Any) -> Any:
             data = output.get("data")
             if data is not None and WIDGET_VIEW in data:
                 del data[WIDGET_VIEW]
-                if not data:
-                    continue  # a widget with no fallback (e.g. a progress bar): nothing to show
+                plain = "".join(data.get("text/plain", ""))
+                if set(data) <= {"text/plain"} and (not plain or WIDGET_REPR.match(plain)):
+                    continue  # no real fallback (a progress bar's "HBox(children=...)")
             kept.append(output)
         cell.outputs = kept
     return nb
