@@ -274,6 +274,8 @@ class Kernel:
         sealed = isolation()
         argv = sealed.wrap(argv, [self.workdir, *self.shared], list(self.hide))
         spec = {"argv": argv, "display_name": "fdrl grader", "language": "python"}
+        if sealed.kind != "none":  # a SIGINT to the process group would also hit the wrapper
+            spec["interrupt_mode"] = "message"  # ipykernel then signals itself
         (spec_dir / "kernel.json").write_text(json.dumps(spec))
         ksm = KernelSpecManager(kernel_dirs=[str(spec_dir.parent)])
         self.km = KernelManager(
