@@ -274,6 +274,8 @@ class Kernel:
         sealed = isolation()
         argv = sealed.wrap(argv, [self.workdir, *self.shared], list(self.hide))
         spec = {"argv": argv, "display_name": "fdrl grader", "language": "python"}
+        if sealed.kind != "none":  # a SIGINT to the process group would also hit the wrapper
+            spec["interrupt_mode"] = "message"  # ipykernel then signals itself
         (spec_dir / "kernel.json").write_text(json.dumps(spec))
         ksm = KernelSpecManager(kernel_dirs=[str(spec_dir.parent)])
         self.km = KernelManager(
@@ -320,6 +322,7 @@ class Kernel:
             self.kc.stop_channels()
         except Exception:
             pass
+        self._kill_sealed_kernel()
         try:
             if self.km.has_kernel:
                 self.km.shutdown_kernel(now=True)
@@ -327,6 +330,23 @@ class Kernel:
             pass
         self.dead = True
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _kill_sealed_kernel(self) -> None:
+        """Sealed, the started process is bwrap/unshare and the kernel its child: kill the kernel
+        first (its namespace dies with it) so the wrapper reaps it and exits, instead of both
+        dying at once and the kernel lingering as a zombie nobody waits for."""
+        import signal
+
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is None or isolation().kind == "none" or process.poll() is not None:
+            return
+        try:
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
+            for child in children.split():
+                os.kill(int(child), signal.SIGKILL)
+            process.wait(timeout=2)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
 
     def _left(self) -> float:
         return self.deadline - time.monotonic()
