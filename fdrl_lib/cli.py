@@ -23,7 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--no-video", action="store_true", help="skip the GIF of the agent")
 
     grade = sub.add_parser("grade", help="score an exercise notebook (or a class's, with --batch)")
-    grade.add_argument("notebook", nargs="?", help="the notebook to grade")
+    grade.add_argument("notebook", nargs="?", help="the notebook to grade (with --all: a folder)")
+    grade.add_argument(
+        "--all",
+        action="store_true",
+        help="every exercise notebook of a folder (default exercises/)",
+    )
     grade.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     grade.add_argument("--batch", metavar="DIR_OR_GLOB", help="grade every notebook in a folder")
     grade.add_argument("--out", default=None, help="with --batch: where gradebook and feedback go")

@@ -160,3 +160,27 @@ def test_doctor_turns_a_crashing_check_into_a_reported_problem(monkeypatch):
 
     monkeypatch.setattr(doctor, "CHECKS", [broken])
     assert doctor.report() == [(False, "broken crashed: boom", "report this as a bug")]
+
+
+@pytest.mark.slow
+def test_grade_all_scores_every_exercise_of_a_folder_in_one_table(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    from fdrl_lib.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "solutions" / "01_mdps.ipynb", tmp_path / "01_mdps.ipynb")  # all done
+    shutil.copy(root / "exercises" / "02_dqn.ipynb", tmp_path / "02_dqn.ipynb")  # nothing done
+    (tmp_path / "notes.ipynb").write_text("{}")  # not an exercise: not graded
+    assert main(["grade", "--all", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| 01_mdps | 19/19 |" in out and "| 02_dqn | 0/25 |" in out
+    assert "| **all** | **19/44** |" in out and "notes" not in out
+
+
+def test_grade_all_says_when_a_folder_has_no_exercise(tmp_path, capsys):
+    from fdrl_lib.cli import main
+
+    assert main(["grade", "--all", str(tmp_path)]) == 1
+    assert "no exercise notebooks" in capsys.readouterr().err

@@ -965,12 +965,40 @@ def main_grade(args: argparse.Namespace) -> int:
         per = seconds / max(1, len(reports))
         print(f"graded {len(reports)} notebooks in {seconds:.1f} s ({per:.1f} s each); see {out}")
         return 0
+    if getattr(args, "all", False):
+        return grade_all(args.notebook or "exercises", limits, args.json)
     if not args.notebook:
-        print("fdrl grade: give a NOTEBOOK or --batch DIR", file=sys.stderr)
+        print("fdrl grade: give a NOTEBOOK, --all [DIR] or --batch DIR", file=sys.stderr)
         return 2
     report = grade_notebook(args.notebook, exercise=exercise, limits=limits)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
         print(render_text(report, color=sys.stdout.isatty()))
+    return 0
+
+
+def grade_all(folder: str | Path, limits: Limits, as_json: bool = False) -> int:
+    """``fdrl grade --all [DIR]``: every ``NN_topic.ipynb`` of one learner's folder (default
+    ``exercises/``), in course order, then one summary table: score per lecture and per part."""
+    paths = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        print(f"fdrl grade: no exercise notebooks (NN_topic.ipynb) in {folder}", file=sys.stderr)
+        return 1
+    reports = []
+    for path in paths:
+        print(f"grading {path.name} ...", file=sys.stderr, flush=True)
+        reports.append(grade_notebook(path, limits=limits))
+    if as_json:
+        print(json.dumps([r.to_dict() for r in reports], indent=1))
+        return 0
+    lines = ["| exercise | score | parts (score/max) |", "|---|---|---|"]
+    for r in reports:
+        parts = ", ".join(f"{p.number} {p.score:g}/{p.points:g}" for p in r.parts)
+        note = f" ({r.error})" if r.error else ""
+        lines.append(f"| {Path(r.notebook).stem} | {r.score:g}/{r.max_score:g}{note} | {parts} |")
+    total, most = sum(r.score for r in reports), sum(r.max_score for r in reports)
+    lines.append(f"| **all** | **{total:g}/{most:g}** | |")
+    print("\n".join(lines))
+    print("\nfor what failed and why: fdrl grade exercises/NN_topic.ipynb")
     return 0
