@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
 
+from fdrl_lib.widgets import STATIC_NOTE
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_REPR = re.compile(r"^[A-Za-z_]\w*\(")  # ipywidgets' default text: "HBox(children=(...))"
 RUNTIME_METADATA = ("papermill", "widgets")
 RUNTIME_CELL_METADATA = ("papermill", "execution", "ExecuteTime", "collapsed", "scrolled")
 
@@ -43,8 +43,10 @@ def clean_outputs(nb: Any) -> Any:
             if data is not None and WIDGET_VIEW in data:
                 del data[WIDGET_VIEW]
                 plain = "".join(data.get("text/plain", ""))
-                if set(data) <= {"text/plain"} and (not plain or WIDGET_REPR.match(plain)):
-                    continue  # no real fallback (a progress bar's "HBox(children=...)")
+                if set(data) <= {"text/plain"} and plain != STATIC_NOTE:
+                    # not our "run this cell" note: a progress bar ("dqn: 0%|...", frozen at its
+                    # first frame) or a widget's "HBox(children=...)" says nothing true
+                    continue
             kept.append(output)
         cell.outputs = kept
     return nb

@@ -160,6 +160,18 @@ def copy_assets(out_dir: str | Path) -> Path:
     return target
 
 
+def _gifs_as_html(nb):
+    """Give every animated GIF output an ``<img>`` twin: nbconvert's HTML templates render PNG,
+    JPEG and SVG but fall back to the text repr ("<IPython.core.display.Image object>") for GIF."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/gif" in data and "text/html" not in data:
+                gif = "".join(data["image/gif"]).replace("\n", "")
+                data["text/html"] = f'<img src="data:image/gif;base64,{gif}" alt="animation">'
+    return nb
+
+
 def build_deck(notebook: str | Path, out_dir: str | Path, *, copy: bool = True) -> Path:
     """Write ``out_dir/<notebook stem>.slides.html`` (and, if ``copy``, the assets beside it).
 
@@ -173,7 +185,7 @@ def build_deck(notebook: str | Path, out_dir: str | Path, *, copy: bool = True) 
         raise ValueError(f"notebook {str(notebook)!r} does not exist; expected a .ipynb file")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(notebook, as_version=4)
+    nb = _gifs_as_html(nbformat.read(notebook, as_version=4))
     body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
     html = out_dir / f"{notebook.stem}.slides.html"
     html.write_text(body, encoding="utf-8")

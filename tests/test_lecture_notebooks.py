@@ -93,7 +93,10 @@ def test_clean_outputs_keeps_a_widgets_text_note_and_drops_bare_widgets() -> Non
     cell.outputs = [
         nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"}),
         nbformat.v4.new_output("display_data", data={**view, "text/plain": STATIC_NOTE}),
-        nbformat.v4.new_output("display_data", data=dict(view)),  # a progress bar
+        nbformat.v4.new_output("display_data", data=dict(view)),  # a bare widget
+        nbformat.v4.new_output(  # tqdm's bar: its first frame as text
+            "display_data", data={**view, "text/plain": "dqn:   0%|          | 0/50000"}
+        ),
     ]
     nb.cells = [cell]
     clean_outputs(nb)

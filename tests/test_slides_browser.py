@@ -65,6 +65,10 @@ MEASURE = r"""
   const prose = slide.cloneNode(true);
   prose.querySelectorAll('pre, code, .highlight, mjx-container').forEach((e) => e.remove());
   const untypeset = /\$\$|\\tag\{|\\frac|\\sum_|\\mathbb/.test(prose.textContent);
+  // a Python object's repr where a picture should be (an output nbconvert could not render)
+  if (/<IPython\.core\.display\.\w+ object>|<Figure size/.test(slide.innerText)) {
+    problems.push('an output shows as a Python repr, not as a picture');
+  }
   return {problems: [...new Set(problems)].slice(0, 6), untypeset,
           errors: slide.querySelectorAll('mjx-merror').length};
 })()
