@@ -145,5 +145,6 @@ def bootstrap_value_loss(
     if reg > 0.0:
         if params is None or old_params is None:
             raise ValueError("reg > 0 needs params and old_params (phi and phi_i)")
-        loss = loss + reg * sum((p - q.detach()).pow(2).sum() for p, q in zip(params, old_params))
+        pairs = zip(params, old_params, strict=True)
+        loss = loss + reg * sum((p - q.detach()).pow(2).sum() for p, q in pairs)
     return loss
