@@ -3,10 +3,12 @@ exact gradient, the baselines' variances, the value losses; smoke runs and a lea
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from torch.func import grad, vmap
 
+from fdrl_lib import evaluate
 from fdrl_lib.algos import vpg
 
 # ------------------------------------------------------------------ a two-step chain MDP
@@ -311,3 +313,67 @@ def test_bad_shapes_raise_clear_errors():
         vpg.time_baseline(torch.zeros(3), torch.zeros(2), horizon=4)
     with pytest.raises(ValueError, match="episodes"):
         vpg.policy_gradient_surrogate(torch.zeros(2), torch.zeros(2), episodes=0)
+
+
+# ------------------------------------------------------------------ training (Algorithm 4)
+def _tiny(**overrides) -> vpg.Config:
+    values = dict(total_steps=256, num_envs=2, rollout_steps=32, hidden=(8,), value_steps=2)
+    return vpg.Config(**{**values, **overrides})
+
+
+@pytest.mark.parametrize("baseline", vpg.BASELINES)
+def test_every_baseline_trains_and_returns_a_deterministic_policy(baseline):
+    result = vpg.train("CartPole-v1", _tiny(baseline=baseline), seed=1, progress=False)
+    obs = np.zeros(4, dtype=np.float32)
+    assert result.policy(obs) in (0, 1) and result.policy(obs) == result.policy(obs)
+    assert result.config.total_steps == 256 and result.history
+
+
+def test_bootstrap_value_fit_with_regulariser_trains():
+    config = _tiny(value_fit="bootstrap", value_reg=0.1)
+    result = vpg.train("CartPole-v1", config, seed=0, progress=False)
+    assert all(np.isfinite(v) for _, v in result.logs["value_loss"])
+
+
+def test_gaussian_policy_for_box_actions(tmp_path):
+    result = vpg.train("Pendulum-v1", _tiny(), seed=0, progress=False)
+    action = result.policy(np.zeros(3, dtype=np.float32))
+    assert action.shape == (1,)
+    loaded = vpg.load(result.save(tmp_path / "vpg.pt"))
+    np.testing.assert_allclose(loaded.policy(np.ones(3, dtype=np.float32)),
+                               result.policy(np.ones(3, dtype=np.float32)))  # fmt: skip
+
+
+def test_same_seed_same_result():
+    a = vpg.train("CartPole-v1", _tiny(), seed=3, progress=False)
+    b = vpg.train("CartPole-v1", _tiny(), seed=3, progress=False)
+    assert [h["episode_return"] for h in a.history] == [h["episode_return"] for h in b.history]
+    assert a.logs["policy_loss"] == b.logs["policy_loss"]
+
+
+def test_optimal_baseline_weights_are_squared_score_norms():
+    # |grad log pi(a|s)|^2 from torch.func equals a plain backward per sample
+    torch.manual_seed(0)
+    actor = vpg.make_policy(obs_dim=3, actions=2, discrete=True, hidden=(5,))
+    obs, action = torch.randn(4, 3), torch.tensor([0, 1, 1, 0])
+    norms = vpg.score_norms(actor, obs, action)
+    for j in range(4):
+        actor.zero_grad()
+        actor(obs[j : j + 1]).log_prob(action[j : j + 1]).sum().backward()
+        expected = sum(float(p.grad.pow(2).sum()) for p in actor.parameters())
+        assert float(norms[j]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_bad_config_values_are_named():
+    with pytest.raises(ValueError, match="baseline"):
+        vpg.Config(baseline="mean")
+    with pytest.raises(ValueError, match="value_fit"):
+        vpg.Config(value_fit="td")
+    with pytest.raises(ValueError, match="rollout_steps"):
+        vpg.Config(rollout_steps=0)
+
+
+@pytest.mark.slow
+def test_default_config_solves_cartpole():
+    result = vpg.train("CartPole-v1", seed=0, progress=False)
+    assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
