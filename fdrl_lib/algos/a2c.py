@@ -239,7 +239,7 @@ def _train(venv, c: Config, seed: int, monitor: Monitor) -> TrainResult:
     # Initialize policy network theta_0 and value network phi_0
     net_kwargs = policy_kwargs(venv.single_observation_space, venv.single_action_space)
     model = ActorCritic(**net_kwargs, hidden=c.hidden, shared=c.shared)
-    optimizer = torch.optim.Adam(model.parameters(), lr=c.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=c.lr, fused=True)  # one kernel per step
     buffer = RolloutBuffer.for_env(venv, c.n_steps)
     obs, _ = venv.reset(seed=seed)
     step = 0
