@@ -173,18 +173,6 @@ def _constant_env(reward: float):
     return OneStep
 
 
-def test_eval_every_scores_on_schedule_and_stops_at_the_threshold() -> None:
-    evaluator = lecture2.EvalEvery(_constant_env(3.0), every=100, episodes=2, threshold=5.0)
-    stops = [evaluator(SimpleNamespace(step=s, policy=lambda obs: 0)) for s in (50, 100, 150, 200)]
-    assert stops == [False, False, False, False]
-    assert [r["step"] for r in evaluator.records] == [100, 200]
-    assert [r["eval_return"] for r in evaluator.records] == [3.0, 3.0]
-    assert evaluator.solved_at is None
-    solving = lecture2.EvalEvery(_constant_env(9.0), every=100, threshold=5.0)
-    assert solving(SimpleNamespace(step=120, policy=lambda obs: 1)) is True
-    assert solving.solved_at == 120
-
-
 def test_carry_forward_repeats_the_last_score_to_the_budget() -> None:
     records = [{"step": 100.0, "eval_return": 50.0}, {"step": 200.0, "eval_return": 480.0}]
     out = lecture2.carry_forward(records, total_steps=500, every=100)

@@ -6,8 +6,8 @@
 * ``ReplayDemo``: prioritized replay's sampling distribution ``P(i) = p_i^alpha / sum_k p_k^alpha``
   as alpha moves from uniform (0) to fully greedy in |TD error| (1), with the importance weights
   ``w_i`` for beta, and what the library's sum tree actually samples.
-* ``EvalEvery`` and ``ablation``: a ``train`` callback that evaluates the greedy policy every N
-  steps and stops at a threshold, and seed sweeps over DQN configs for the learning-curve plots.
+* ``ablation``: seed sweeps over DQN configs for the learning-curve plots, read from training's
+  own periodic evaluation (``result.logs["eval_return"]``).
 
 The logic lives in pure functions (``qlearning_state``, ``draw_qlearning``, ``replay_state``,
 ``draw_replay``) that tests drive without a browser; the widget classes only wire controls to
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from fdrl_lib import buffers
 from fdrl_lib.tabular import GridWorld
 from fdrl_lib.tabular.qlearning import QLearningResult
 from fdrl_lib.widgets import STATIC_NOTE, Demo
@@ -45,8 +46,7 @@ def priority_probs(
         raise ValueError(f"td_errors has shape {td_errors.shape}; expected a non-empty (N,) array")
     if not alpha >= 0:
         raise ValueError(f"alpha={alpha}; expected a priority exponent >= 0")
-    scaled = (np.abs(td_errors) + eps) ** alpha  # p_i^alpha
-    return scaled / scaled.sum()
+    return buffers.priority_probabilities(td_errors, alpha, eps)  # the replay buffer's formula
 
 
 def importance_weights(probs: np.ndarray, beta: float) -> np.ndarray:
@@ -54,8 +54,7 @@ def importance_weights(probs: np.ndarray, beta: float) -> np.ndarray:
     if not 0 <= beta <= 1:
         raise ValueError(f"beta={beta}; expected an importance exponent in [0, 1]")
     probs = np.asarray(probs, dtype=float)
-    weights = (len(probs) * probs) ** (-beta)
-    return weights / weights.max()
+    return buffers.importance_weights(probs, len(probs), beta)  # the replay buffer's formula
 
 
 def example_td_errors(n: int = 16, seed: int = 0) -> np.ndarray:
@@ -368,44 +367,6 @@ def qlearning_demo(**settings: Any) -> QLearningDemo:
 # ---------------------------------------------------------------------- DQN experiments
 
 
-class EvalEvery:
-    """A ``train`` callback: every ``every`` env steps, score the greedy policy; stop at threshold.
-
-    ``records`` collects ``{"step", "eval_return"}``; ``solved_at`` is the first step whose score
-    reached ``threshold`` (None if never). Scores use ``fdrl_lib.evaluate`` (fixed seeds), so the
-    same policy always gets the same score.
-    """
-
-    def __init__(
-        self,
-        env: Any = "CartPole-v1",
-        every: int = 2_000,
-        episodes: int = 5,
-        threshold: float | None = None,
-        seed: int = 10_000,
-    ) -> None:
-        if every < 1:
-            raise ValueError(f"every={every}; expected a positive number of env steps")
-        self.env, self.every, self.episodes = env, int(every), int(episodes)
-        self.threshold, self.seed = threshold, seed
-        self.next_eval = self.every
-        self.records: list[dict[str, float]] = []
-        self.solved_at: int | None = None
-
-    def __call__(self, progress: Any) -> bool:
-        from fdrl_lib import evaluate
-
-        if progress.step < self.next_eval:
-            return False
-        self.next_eval += self.every
-        score = evaluate(progress.policy, self.env, episodes=self.episodes, seed=self.seed)
-        self.records.append({"step": float(progress.step), "eval_return": score})
-        if self.threshold is not None and score >= self.threshold:
-            self.solved_at = int(progress.step)
-            return True
-        return False
-
-
 def carry_forward(
     records: Sequence[Mapping[str, float]], total_steps: int, every: int, key: str = "eval_return"
 ) -> list[dict[str, float]]:
@@ -513,7 +474,6 @@ __all__ = [
     "q_error",
     "qlearning_demo",
     "qlearning_state",
-    "EvalEvery",
     "ReplayDemo",
     "ablation",
     "ablation_table",
