@@ -75,11 +75,28 @@ def main(argv: list[str] | None = None) -> int:
         run = LOCAL[args.command]
     elif args.command == "grade":
         from fdrl_lib.grading.runner import main_grade as run
+
+        args.notebook = _find_exercise(args.notebook) if not args.all else args.notebook
     elif args.command == "release":
         from fdrl_lib.grading.release import main_release as run
     else:
         from fdrl_lib.slides import main_slides as run
     return int(run(args) or 0)
+
+
+def _find_exercise(notebook: str | None) -> str | None:
+    """``fdrl grade 01_mdps.ipynb`` from the repository root (or anywhere below it) finds
+    ``exercises/01_mdps.ipynb``, as the exercise text says; an existing path is kept."""
+    from pathlib import Path
+
+    if notebook is None or Path(notebook).exists():
+        return notebook
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        candidate = folder / "exercises" / Path(notebook).name
+        if candidate.exists():
+            print(f"grading {candidate}", file=sys.stderr)
+            return str(candidate)
+    return notebook
 
 
 def main_train(args) -> int:

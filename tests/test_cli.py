@@ -184,3 +184,14 @@ def test_grade_all_says_when_a_folder_has_no_exercise(tmp_path, capsys):
 
     assert main(["grade", "--all", str(tmp_path)]) == 1
     assert "no exercise notebooks" in capsys.readouterr().err
+
+
+def test_grade_finds_the_exercise_from_the_repository_root(tmp_path, monkeypatch):
+    from fdrl_lib.cli import _find_exercise
+
+    (tmp_path / "exercises").mkdir()
+    (tmp_path / "exercises" / "01_mdps.ipynb").write_text("{}")
+    (tmp_path / "lectures").mkdir()
+    monkeypatch.chdir(tmp_path / "lectures")  # e.g. the lab's terminal opened in lectures/
+    assert _find_exercise("01_mdps.ipynb") == str(tmp_path / "exercises" / "01_mdps.ipynb")
+    assert _find_exercise("nowhere.ipynb") == "nowhere.ipynb"  # the grader then says so

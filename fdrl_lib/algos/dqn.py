@@ -9,7 +9,9 @@ The defaults are Algorithm 3 with double DQN and 3-step returns switched on (bot
 2.2.2): on CartPole-v1 they need far fewer env steps than plain DQN. One gradient step on 256
 transitions every 4 env steps replays as many transitions as one step on 64 every env step, at
 a third of the cost: a small network's step costs mostly fixed overhead, not arithmetic.
-``vanilla()`` is the plain 2013 algorithm (one-step targets, max over the target network) with
+``vanilla()`` is plain Algorithm 3 as in the 2015 Nature paper (one-step targets, max over the
+target network; the 2013 workshop paper had no target network and bootstrapped from the online
+weights: the lecture notes credit the target network to 2013, which is a slip) with
 conservative settings of its own (one gradient step on 64 transitions per env step).
 """
 
@@ -98,7 +100,7 @@ class Config:
 
 
 def vanilla(**overrides) -> Config:
-    """Algorithm 3 as in the 2013 Atari paper: one-step targets, no double DQN.
+    """Algorithm 3 as in the 2015 Nature paper: target network, one-step targets, no double DQN.
 
     It keeps conservative, textbook optimiser settings of its own instead of the speed-tuned
     ``Config()`` ones: one gradient step on 64 transitions per env step, Adam step 2.3e-3, the
