@@ -26,6 +26,7 @@ import torch
 
 from fdrl_lib.algos.trpo import (
     _checkpoint,
+    eval_settings,
     make_actor,
     mean_kl,
     modules_of,
@@ -41,7 +42,6 @@ from fdrl_lib.buffers import RolloutBuffer, collect_rollout
 from fdrl_lib.envs import EnvLike, make_env, make_vec_env
 from fdrl_lib.nn import ValueNetwork
 from fdrl_lib.training import (
-    EvalSettings,
     Monitor,
     TrainResult,
     check_config,
@@ -54,10 +54,12 @@ from fdrl_lib.training import (
 DISCRETE = dict(  # rl-baselines3-zoo's tuned PPO for CartPole-v1
     total_steps=100_000, num_envs=8, rollout_steps=32, minibatch_size=256, epochs=20,
     lr=1e-3, gamma=0.98, lam=0.8, ent_coef=0.0, normalize_obs=False, log_std=0.0,
+    target_margin=25.0, eval_every=2_000,
 )  # fmt: skip
 CONTINUOUS = dict(  # measured on Pendulum-v1 (see the module docstring)
-    total_steps=300_000, num_envs=4, rollout_steps=512, minibatch_size=64, epochs=10,
+    total_steps=200_000, num_envs=4, rollout_steps=512, minibatch_size=64, epochs=10,
     lr=1e-3, gamma=0.9, lam=0.95, ent_coef=0.0, normalize_obs=True, log_std=0.0,
+    target_margin=50.0, eval_every=5_000,
 )  # fmt: skip
 
 
@@ -85,9 +87,10 @@ class Config:
     max_grad_norm: float = 0.5  # clip the gradient norm to this (0: no clipping)
     normalize_advantage: bool = True  # zero-mean, unit-std advantages per minibatch
     torch_threads: int = 1  # small networks run fastest on one thread
-    eval_every: int = 2_000  # env steps between evaluations; the best-evaluated policy is kept
+    eval_every: int | None = None  # env steps between evaluations; the best one is kept
     eval_episodes: int = 10  # episodes per evaluation
-    target_return: float | None = None  # stop at this evaluation return (None: the env's own)
+    target_return: float | None = None  # stop at this evaluation return (None: see below)
+    target_margin: float | None = None  # None target: stop at the env's threshold + this
     stop_at_target: bool = True  # False: use the whole budget (still keeping the best policy)
 
     def __post_init__(self) -> None:
@@ -97,9 +100,9 @@ class Config:
         check_config(
             self,
             positive=given("total_steps", "num_envs", "rollout_steps", "minibatch_size",
-                           "epochs", "lr") + ("clip", "beta", "kl_target", "vf_coef",
-                           "torch_threads", "eval_every", "eval_episodes"),
-            non_negative=given("ent_coef") + ("max_grad_norm",),
+                           "epochs", "lr", "eval_every") + ("clip", "beta", "kl_target",
+                           "vf_coef", "torch_threads", "eval_episodes"),
+            non_negative=given("ent_coef", "target_margin") + ("max_grad_norm",),
             unit=given("gamma", "lam"),
         )  # fmt: skip
         if self.beta_factor <= 1.0 or self.kl_tolerance <= 1.0:
@@ -186,7 +189,7 @@ def train(
         venv = make_vec_env(env, num_envs=c.num_envs, seed=seed)
         buffer = RolloutBuffer.for_env(venv, c.rollout_steps)
         monitor = Monitor(
-            "ppo", env, c.total_steps, EvalSettings.of(c),
+            "ppo", env, c.total_steps, eval_settings(c, env),
             seed=seed, callback=callback, progress=progress,
         )  # fmt: skip
         modules = modules_of(net, normalizer)

@@ -35,6 +35,7 @@ from fdrl_lib.training import (
     check_config,
     config_from_dict,
     load_checkpoint,
+    reward_threshold,
     seeded,
 )
 
@@ -61,7 +62,8 @@ class Config:
     torch_threads: int = 1  # small networks run fastest on one thread
     eval_every: int = 2_000  # env steps between evaluations; the best-evaluated policy is kept
     eval_episodes: int = 10  # episodes per evaluation
-    target_return: float | None = None  # stop at this evaluation return (None: the env's own)
+    target_return: float | None = None  # stop at this evaluation return (None: see below)
+    target_margin: float = 25.0  # None target: stop at the env's threshold + this margin
     stop_at_target: bool = True  # False: use the whole budget (still keeping the best policy)
 
     def __post_init__(self) -> None:
@@ -72,7 +74,7 @@ class Config:
                 "backtrack_iters", "value_lr", "value_epochs", "value_batch", "torch_threads",
                 "eval_every", "eval_episodes",
             ),
-            non_negative=("damping",),
+            non_negative=("damping", "target_margin"),
             unit=("gamma", "lam", "backtrack_ratio"),
         )  # fmt: skip
 
@@ -342,7 +344,7 @@ def train(
         venv = make_vec_env(env, num_envs=c.num_envs, seed=seed)
         buffer = RolloutBuffer.for_env(venv, c.rollout_steps)
         monitor = Monitor(
-            "trpo", env, c.total_steps, EvalSettings.of(c),
+            "trpo", env, c.total_steps, eval_settings(c, env),
             seed=seed, callback=callback, progress=progress,
         )  # fmt: skip
         modules = modules_of(net, normalizer)
@@ -377,6 +379,18 @@ def train(
         kept = monitor.finish(step, policy, modules)
     checkpoint = _checkpoint("trpo", c, net, normalizer, probe_spaces(env))
     return TrainResult(policy, config=c, algo="trpo", checkpoint=checkpoint, **kept)
+
+
+def eval_settings(c, env: EnvLike) -> EvalSettings:
+    """The Config's evaluation settings; with no ``target_return`` the run stops at the env's
+    threshold plus ``target_margin``: stopping at the first evaluation that just touches the
+    threshold keeps a policy that a fresh evaluation often puts below it (10 episodes are a
+    noisy score; the first lucky one is the one that stops the run)."""
+    settings = EvalSettings.of(c)
+    threshold = reward_threshold(env)
+    if c.target_return is None and threshold is not None:
+        settings = dataclasses.replace(settings, target_return=threshold + c.target_margin)
+    return settings
 
 
 def obs_dim_of(net) -> int:
