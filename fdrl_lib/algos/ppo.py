@@ -54,12 +54,12 @@ from fdrl_lib.training import (
 DISCRETE = dict(  # rl-baselines3-zoo's tuned PPO for CartPole-v1
     total_steps=100_000, num_envs=8, rollout_steps=32, minibatch_size=256, epochs=20,
     lr=1e-3, gamma=0.98, lam=0.8, ent_coef=0.0, normalize_obs=False, log_std=0.0,
-    target_margin=25.0, eval_every=2_000,
+    target_margin=25.0, eval_every=2_000, anneal_lr=False,
 )  # fmt: skip
 CONTINUOUS = dict(  # measured on Pendulum-v1 (see the module docstring)
     total_steps=200_000, num_envs=4, rollout_steps=512, minibatch_size=64, epochs=10,
     lr=1e-3, gamma=0.9, lam=0.95, ent_coef=0.0, normalize_obs=True, log_std=0.0,
-    target_margin=50.0, eval_every=5_000,
+    target_margin=50.0, eval_every=5_000, anneal_lr=True,
 )  # fmt: skip
 
 
@@ -77,6 +77,7 @@ class Config:
     ent_coef: float | None = None  # weight of the entropy bonus
     normalize_obs: bool | None = None  # running observation normalisation
     log_std: float | None = None  # initial log std of a Gaussian policy
+    anneal_lr: bool | None = None  # decay the step size linearly to 0 over total_steps
     hidden: tuple[int, ...] = (64, 64)  # hidden widths of the policy and the value network
     clip: float = 0.2  # epsilon of eq. 4.13 (variant "clip")
     beta: float = 1.0  # initial KL weight (variant "kl")
@@ -208,6 +209,9 @@ def train(
                 batch = policy_batch(buffer, normalizer, advantage)
                 batch["returns"] = returns.reshape(-1)
                 # Perform SGD on the objective for M epochs
+                if c.anneal_lr:  # fine steps late in training, where the policy is nearly right
+                    for group in optimizer.param_groups:
+                        group["lr"] = c.lr * max(0.0, 1.0 - step / c.total_steps)
                 old_net = copy.deepcopy(net)  # pi_old, frozen for this iteration
                 stats = sgd_epochs(net, old_net, value_net, optimizer, batch, c, beta, rng)
                 if c.variant == "kl":  # Algorithm 7: dual-descent update of beta
