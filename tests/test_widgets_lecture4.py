@@ -62,3 +62,21 @@ def test_demos_draw_and_redraw_on_slider_changes():
     region = lecture4.TrustRegionDemo()
     region.sigma_y.value = 1.0
     assert region.n_draws == 2 and len(region.figure.axes) == 2
+
+
+def test_shipped_reference_has_every_algorithm_with_its_diagnostics():
+    reference = lecture4.load_reference()
+    assert set(reference) == {"TRPO", "PPO-KL", "PPO-clip"}
+    for runs in reference.values():
+        assert len(runs) >= 2
+        for run in runs:
+            assert run["eval_return"] and run["kl"]
+    assert all("beta" in run for run in reference["PPO-KL"])
+    assert all("clip_fraction" in run for run in reference["PPO-clip"])
+
+
+def test_draw_comparison_draws_four_panels_from_synthetic_runs():
+    run = {"eval_return": [[1000, 10.0], [2000, 20.0]], "kl": [[i, 0.01] for i in range(1, 30)]}
+    fig = lecture4.draw_comparison({"TRPO": [run, run]}, current={"TRPO": [run]})
+    assert len(fig.axes) == 4
+    assert fig.axes[0].lines and fig.axes[1].lines

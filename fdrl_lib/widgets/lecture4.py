@@ -238,3 +238,80 @@ class TrustRegionDemo(Demo):
 def trust_region_demo(**settings: Any) -> TrustRegionDemo:
     """Show the trust-region demo: a picture of the defaults first, then the controls."""
     return TrustRegionDemo(**settings).show()
+
+
+# ---------------------------------------------------------------------- learning curves
+
+REFERENCE = "lecture4_curves.json"  # shipped full-mode runs, in fdrl_lib/widgets/data/
+DIAGNOSTICS = ("eval_return", "kl", "clip_fraction", "beta", "backtracks", "entropy")
+
+
+def lecture_configs() -> dict:
+    """The three algorithms compared in the lecture, each at its ``Config()`` defaults."""
+    from fdrl_lib.algos import ppo, trpo
+
+    return {
+        "TRPO": (trpo, trpo.Config()),
+        "PPO-KL": (ppo, ppo.Config(variant="kl")),
+        "PPO-clip": (ppo, ppo.Config(variant="clip")),
+    }
+
+
+def compare(env: str, seeds, steps: int, eval_every: int = 2_000, progress: bool = False) -> dict:
+    """Train each of :func:`lecture_configs` for ``steps`` env steps per seed (no early stop) and
+    keep each run's diagnostics: ``{name: [{"eval_return": [(step, value)], "kl": ...}]}``."""
+    import dataclasses
+
+    runs: dict[str, list[dict]] = {}
+    for name, (module, config) in lecture_configs().items():
+        config = dataclasses.replace(config, eval_every=eval_every, stop_at_target=False)
+        for seed in seeds:
+            result = module.train(env, config, seed=seed, total_steps=steps, progress=progress)
+            logs = {k: [list(p) for p in result.logs[k]] for k in DIAGNOSTICS if k in result.logs}
+            runs.setdefault(name, []).append(logs)
+    return runs
+
+
+def load_reference() -> dict:
+    """The shipped full-mode curves (see :func:`compare`; written by benchmarks/lecture4_curves)."""
+    import json
+    from importlib import resources
+
+    return json.loads((resources.files("fdrl_lib.widgets") / "data" / REFERENCE).read_text())
+
+
+def _curve(ax, runs: list[dict], key: str, color, label, style="-", alpha=0.2) -> None:
+    if not runs or any(key not in r or not r[key] for r in runs):
+        return
+    grid = np.unique(np.concatenate([np.asarray(r[key])[:, 0] for r in runs]))
+    values = np.stack([np.interp(grid, *np.asarray(r[key]).T) for r in runs])  # (seeds, T)
+    if key != "eval_return" and values.shape[1] > 10:  # per-update diagnostics: smooth a little
+        width = max(1, values.shape[1] // 25)
+        kernel = np.ones(width) / width
+        values = np.stack([np.convolve(v, kernel, mode="valid") for v in values])
+        grid = grid[width - 1 :]  # each average drawn at the last step of its window
+    ax.plot(grid, values.mean(0), style, color=color, label=label)
+    if len(runs) > 1 and alpha:
+        ax.fill_between(grid, values.min(0), values.max(0), color=color, alpha=alpha)
+
+
+def draw_comparison(reference: dict, current: dict | None = None, fig: Figure | None = None):
+    """Evaluation return, KL per update and clip fraction (and PPO-KL's beta), side by side:
+    the reference runs as mean and range over seeds, this run's curves dashed over them."""
+    fig = fig or Figure(figsize=(13, 3.4))
+    fig.clear()
+    keys = ("eval_return", "kl", "clip_fraction", "beta")
+    titles = ("evaluation return", "KL(pi_old || pi) per update", "clip fraction", "beta (PPO-KL)")
+    axes = [fig.add_subplot(1, 4, i + 1) for i in range(4)]
+    colors = {"TRPO": "tab:green", "PPO-KL": "tab:orange", "PPO-clip": "tab:blue"}
+    for ax, key, title in zip(axes, keys, titles, strict=True):
+        for name, color in colors.items():
+            _curve(ax, reference.get(name, []), key, color, name)
+            if current:
+                _curve(ax, current.get(name, []), key, color, None, style="--", alpha=0)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("env steps")
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
