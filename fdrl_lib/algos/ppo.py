@@ -56,10 +56,14 @@ DISCRETE = dict(  # rl-baselines3-zoo's tuned PPO for CartPole-v1
     lr=1e-3, gamma=0.98, lam=0.8, ent_coef=0.0, normalize_obs=False, log_std=0.0,
     target_margin=25.0, eval_every=2_000, anneal_lr=False,
 )  # fmt: skip
-CONTINUOUS = dict(  # measured on Pendulum-v1 (see the module docstring)
-    total_steps=200_000, num_envs=4, rollout_steps=512, minibatch_size=64, epochs=10,
-    lr=1e-3, gamma=0.9, lam=0.95, ent_coef=0.0, normalize_obs=True, log_std=0.0,
-    target_margin=50.0, eval_every=5_000, anneal_lr=True,
+# Measured on Pendulum-v1 (one seed each, 100k steps, 50-episode evaluation of the kept policy):
+# gamma 0.9 (rl-zoo's, which also uses gSDE) -200 and -219, gamma 0.95 -175, gamma 0.98 -183.
+# The margin (threshold -200 + 75) lets a run use its budget: Pendulum's 10-episode evaluations
+# are noisy, and the first one over -175 was often a policy that scored near -200 on fresh starts.
+CONTINUOUS = dict(
+    total_steps=100_000, num_envs=4, rollout_steps=512, minibatch_size=64, epochs=10,
+    lr=1e-3, gamma=0.95, lam=0.95, ent_coef=0.0, normalize_obs=True, log_std=0.0,
+    target_margin=75.0, eval_every=5_000, anneal_lr=True,
 )  # fmt: skip
 
 
