@@ -137,6 +137,37 @@ SB3_PEERS: dict[tuple[str, str], tuple[str, dict]] = {
     # rl-baselines3-zoo hyperparams/a2c.yml, CartPole-v1 (n_timesteps 5e5): 8 envs, no entropy
     # bonus, SB3's defaults otherwise (n_steps 5, lr 7e-4 RMSprop, gae_lambda 1, vf_coef 0.5)
     ("a2c", "CartPole-v1"): ("stable_baselines3:A2C", dict(n_envs=8, ent_coef=0.0)),
+    # rl-baselines3-zoo hyperparams/ppo.yml, CartPole-v1 (n_timesteps 1e5): lin_0.001 and lin_0.2
+    # decay to 0 over 1e5 steps; the harness runs learn() for 5e4, where SB3's progress p runs
+    # 1 -> 0, so zoo's 1 - t / 1e5 is (1 + p) / 2.
+    ("ppo", "CartPole-v1"): (
+        "stable_baselines3:PPO",
+        dict(
+            n_envs=8,
+            n_steps=32,
+            batch_size=256,
+            gae_lambda=0.8,
+            gamma=0.98,
+            n_epochs=20,
+            ent_coef=0.0,
+            learning_rate=lambda p: 1e-3 * (1 + p) / 2,
+            clip_range=lambda p: 0.2 * (1 + p) / 2,
+        ),
+    ),
+    # rl-baselines3-zoo hyperparams/trpo.yml, CartPole-v1 (sb3-contrib)
+    ("trpo", "CartPole-v1"): (
+        "sb3_contrib:TRPO",
+        dict(
+            n_envs=2,
+            n_steps=512,
+            batch_size=512,
+            cg_damping=1e-3,
+            gae_lambda=0.98,
+            gamma=0.99,
+            learning_rate=1e-3,
+            n_critic_updates=20,
+        ),
+    ),
 }
 
 
@@ -167,10 +198,11 @@ def run_sb3(algo: str, seed: int, task: Task) -> Run:
     kwargs = dict(kwargs)
     policy_name = kwargs.pop("policy", "MlpPolicy")
     env = task.env_id
-    if "n_envs" in kwargs:  # rl-zoo's n_envs: SB3's own vector env of that many copies
+    if kwargs.get("n_envs", 1) > 1:  # rl-zoo's n_envs: SB3's own vector env of that many
         from stable_baselines3.common.env_util import make_vec_env
 
         env = make_vec_env(task.env_id, n_envs=kwargs.pop("n_envs"), seed=seed)
+    kwargs.pop("n_envs", None)
     model = cls(policy_name, env, seed=seed, device="cpu", verbose=0, **kwargs)
     watch.start = time.perf_counter()  # the model's construction is not training
     model.learn(total_timesteps=task.max_steps, callback=Watch())

@@ -82,16 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         if not _available(algo):
             print(f"fdrl_lib.algos.{algo} does not exist yet", file=sys.stderr)
             return 2
-        peer = (
-            args.peer
-            if args.peer
-            and (algo, harness.TASKS[algo].env_id)
-            == (
-                "dqn",
-                "CartPole-v1",
-            )
-            else None
-        )
+        task = harness.TASKS[algo]
+        peer = args.peer if args.peer and (algo, task.env_id) in harness.SB3_PEERS else None
         print(benchmark(algo, args.seeds, peer, args.out, args.max_steps), flush=True)
     return 0
 
