@@ -188,3 +188,193 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         priorities = (np.abs(np.asarray(td_errors, dtype=np.float64)) + self.eps) ** self.alpha
         self.tree.update(indices, priorities)
         self.max_priority = max(self.max_priority, float(priorities.max()))
+
+
+ROLLOUT_FIELDS = (
+    "obs",
+    "action",
+    "reward",
+    "terminated",
+    "truncated",
+    "value",
+    "log_prob",
+    "next_value",
+)
+
+
+class RolloutBuffer:
+    """One on-policy rollout: T steps of N envs, stored time first as torch tensors ``(T, N, ...)``.
+
+    Fields (all ``(T, N)`` float32 unless said): ``obs`` ``(T, N, *obs_shape)``, ``action``
+    ``(T, N, *action_shape)``, ``reward``, ``terminated``, ``truncated`` (kept apart: a time-limit
+    cut still bootstraps), ``value`` ``V(s_t)``, ``log_prob`` ``log pi(a_t | s_t)`` and
+    ``next_value`` ``V(s_{t+1})``: for a truncated step the value of the episode's real final
+    observation (not of the reset one), for a terminated step 0. These are exactly the arguments
+    of :func:`fdrl_lib.returns.gae`::
+
+        advantage = gae(buffer.reward, buffer.value, buffer.next_value,
+                        buffer.terminated, buffer.truncated, gamma, lam)        # (T, N)
+        for batch in buffer.minibatches(64, rng, advantage=advantage):
+            batch["obs"], batch["action"], batch["log_prob"], batch["advantage"]  # (64, ...)
+
+    :func:`collect_rollout` fills it from a vector env; :meth:`add` writes one step (for
+    rollouts from elsewhere, e.g. a learned model). ``action_dtype=None`` stores int64 for scalar
+    (discrete) actions and float32 otherwise.
+    """
+
+    def __init__(
+        self,
+        T: int,
+        N: int,
+        obs_shape: tuple[int, ...],
+        action_shape: tuple[int, ...] = (),
+        action_dtype=None,
+    ) -> None:
+        import torch
+
+        if T < 1 or N < 1:
+            raise ValueError(f"T and N must be positive integers, got T={T}, N={N}")
+        if action_dtype is None:
+            action_dtype = torch.int64 if tuple(action_shape) == () else torch.float32
+        self.T, self.N = int(T), int(N)
+        self.obs = torch.zeros(T, N, *obs_shape)  # (T, N, *obs_shape)
+        self.action = torch.zeros(T, N, *action_shape, dtype=action_dtype)  # (T, N, *action_shape)
+        for name in ROLLOUT_FIELDS[2:]:
+            setattr(self, name, torch.zeros(T, N))  # (T, N)
+        self.t = 0  # steps written so far
+
+    @classmethod
+    def for_env(cls, venv, T: int) -> RolloutBuffer:
+        """A buffer shaped for vector env ``venv``'s observations and actions."""
+        import torch
+
+        space = venv.single_action_space
+        discrete = np.issubdtype(space.dtype, np.integer)
+        dtype = torch.int64 if discrete else torch.float32
+        return cls(T, venv.num_envs, venv.single_observation_space.shape, space.shape, dtype)
+
+    def __len__(self) -> int:
+        return self.t * self.N
+
+    def reset(self) -> None:
+        """Start writing at step 0 again (old contents are overwritten step by step)."""
+        self.t = 0
+
+    def add(
+        self,
+        obs,
+        action,
+        reward,
+        terminated,
+        truncated,
+        value=0.0,
+        log_prob=0.0,
+        next_value=0.0,
+    ) -> None:
+        """Write step ``self.t`` for all N envs (each argument ``(N, ...)`` or broadcastable)."""
+        if self.t >= self.T:
+            raise ValueError(f"the rollout buffer is full (T={self.T}); call reset() first")
+        row = (obs, action, reward, terminated, truncated, value, log_prob, next_value)
+        for name, x in zip(ROLLOUT_FIELDS, row, strict=True):
+            getattr(self, name)[self.t] = _as_tensor(x)
+        self.t += 1
+
+    def flatten(self, **extra) -> dict:
+        """Every field (and each ``extra`` ``(T, N, ...)`` array) as ``(T * N, ...)`` tensors."""
+        import torch
+
+        if self.t != self.T:
+            raise ValueError(f"the rollout holds {self.t} of {self.T} steps; fill it first")
+        out = {name: getattr(self, name).flatten(0, 1) for name in ROLLOUT_FIELDS}
+        for name, x in extra.items():
+            x = torch.as_tensor(x, dtype=torch.float32) if not isinstance(x, torch.Tensor) else x
+            if tuple(x.shape[:2]) != (self.T, self.N):
+                raise ValueError(f"{name} must be shaped ({self.T}, {self.N}, ...), got {x.shape}")
+            out[name] = x.flatten(0, 1)
+        return out
+
+    def minibatches(self, batch_size: int, rng: np.random.Generator | int, **extra):
+        """Yield dicts of ``batch_size`` samples, every one of the T * N samples once, shuffled.
+
+        ``rng`` is a numpy Generator (or a seed): the same generator state, the same batches. The
+        last batch is smaller when ``batch_size`` does not divide ``T * N``. ``extra`` arrays
+        ``(T, N, ...)`` (advantages, value targets) are batched alongside the stored fields.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        flat = self.flatten(**extra)
+        order = np.random.default_rng(rng).permutation(self.T * self.N)
+        for start in range(0, len(order), batch_size):
+            indices = _index_tensor(order[start : start + batch_size])
+            yield {name: x[indices] for name, x in flat.items()}
+
+
+def _as_tensor(x):
+    import torch
+
+    return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+
+
+def _index_tensor(indices: np.ndarray):
+    import torch
+
+    return torch.from_numpy(indices)
+
+
+def collect_rollout(venv, act, buffer: RolloutBuffer, obs, value_fn=None):
+    """Run ``buffer.T`` steps of vector env ``venv`` with ``act`` and fill ``buffer``.
+
+    - ``act(obs) -> (action, log_prob)``: ``obs`` is a float32 tensor ``(N, *obs_shape)``,
+      ``action`` ``(N, *action_shape)``, ``log_prob`` ``(N,)`` (or just ``action``: log_prob 0).
+    - ``value_fn(obs) -> (N,)``, the critic ``V(s)``; without one, values are 0.
+    - ``obs``: the observations to act on first (from ``venv.reset`` or the previous rollout).
+
+    Runs under ``torch.no_grad()`` (not ``inference_mode``: the stored tensors may be used in a
+    backward pass later). Each step's ``next_value`` is ``V`` of the next observation; where an env
+    was truncated it is ``V`` of ``infos["final_obs"]``, the episode's real last observation (the
+    same-step autoreset has already put the reset observation in its place), and where it
+    terminated 0. Actions sent to a ``Box`` action space are clipped to its bounds; the buffer
+    keeps the unclipped action, whose ``log_prob`` it stores. ``venv`` may be anything with
+    ``num_envs`` and ``step(actions) -> (obs, reward, terminated, truncated, infos)``; without
+    ``"final_obs"`` in ``infos`` the returned observation is taken as the final one.
+
+    Returns ``(obs, episode_returns)``: the observations to continue from (pass them to the next
+    call) and the returns of the episodes that finished during the rollout, in order.
+    """
+    import torch
+
+    buffer.reset()
+    space = getattr(venv, "single_action_space", None)
+    bounds = (space.low, space.high) if hasattr(space, "low") else None  # a Box: clip to it
+    N, episode_returns = venv.num_envs, []
+
+    def values_of(observations):
+        if value_fn is None:
+            return torch.zeros(len(observations))
+        return value_fn(observations).reshape(len(observations)).float()
+
+    with torch.no_grad():
+        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32)  # (N, *obs_shape)
+        value = values_of(obs_t)  # (N,)
+        for _ in range(buffer.T):
+            out = act(obs_t)
+            action, log_prob = out if isinstance(out, tuple) else (out, torch.zeros(N))
+            env_action = action.cpu().numpy()
+            if bounds is not None:
+                env_action = np.clip(env_action, *bounds)
+            obs, reward, terminated, truncated, infos = venv.step(env_action)
+            next_obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+            next_value = values_of(next_obs_t)  # V(s_{t+1}); also the next step's V(s_t)
+            bootstrap_value = next_value.clone()
+            terminated, truncated = np.asarray(terminated), np.asarray(truncated)
+            cut = np.flatnonzero(truncated & ~terminated)
+            if len(cut) and "final_obs" in infos:  # bootstrap from the real last observation
+                final = np.stack([infos["final_obs"][i] for i in cut])
+                bootstrap_value[cut] = values_of(torch.as_tensor(final, dtype=torch.float32))
+            bootstrap_value[np.flatnonzero(terminated)] = 0.0  # a terminal state has value 0
+            if "_episode" in infos:
+                episode_returns += infos["episode"]["r"][infos["_episode"]].tolist()
+            row = (obs_t, action, reward, terminated, truncated, value, log_prob, bootstrap_value)
+            buffer.add(*row)
+            obs_t, value = next_obs_t, next_value  # easy to forget: else act on a stale state
+    return obs, episode_returns

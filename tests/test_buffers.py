@@ -1,11 +1,20 @@
 """Replay memory, n-step transitions and the sum tree of prioritized replay."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
-from fdrl_lib.buffers import PrioritizedReplayBuffer, ReplayBuffer, SumTree
-from fdrl_lib.returns import n_step_targets
+from fdrl_lib.buffers import (
+    PrioritizedReplayBuffer,
+    ReplayBuffer,
+    RolloutBuffer,
+    SumTree,
+    collect_rollout,
+)
+from fdrl_lib.envs import make_vec_env
+from fdrl_lib.returns import lambda_returns, n_step_targets
 
 
 def test_replay_buffer_is_a_ring_that_keeps_the_latest_transitions():
@@ -111,3 +120,154 @@ def test_new_transitions_get_the_largest_priority_seen():
 def test_negative_capacity_is_rejected():
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer(0, (1,))
+
+
+# --- on-policy rollouts -------------------------------------------------------------------------
+
+RESET_OBS = -100.0  # far from every in-episode observation: a bootstrap from it is easy to spot
+
+
+class Counter(gym.Env):
+    """Observation = steps taken so far (RESET_OBS right after a reset); reward 1 per step.
+
+    Terminates after ``terminate_at`` steps (if given); a TimeLimit around it truncates.
+    """
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, terminate_at=None):
+        self.terminate_at, self.count = terminate_at, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.count = 0
+        return np.array([RESET_OBS], dtype=np.float32), {}
+
+    def step(self, action):
+        self.count += 1
+        terminated = self.terminate_at is not None and self.count == self.terminate_at
+        return np.array([self.count], dtype=np.float32), 1.0, terminated, False, {}
+
+
+def _counter_venv(num_envs=2, max_steps=3, terminate_at=None):
+    return make_vec_env(
+        lambda: gym.wrappers.TimeLimit(Counter(terminate_at), max_steps), num_envs=num_envs
+    )
+
+
+def _act(obs):
+    return torch.zeros(len(obs), dtype=torch.int64), torch.full((len(obs),), -0.5)
+
+
+def _value(obs):
+    return obs[:, 0]  # V(s) = the observation itself: which state was valued shows in the number
+
+
+def test_truncated_step_bootstraps_from_the_final_observation_not_the_reset_one():
+    venv = _counter_venv(max_steps=3)
+    buffer = RolloutBuffer.for_env(venv, T=7)
+    obs, _ = venv.reset(seed=0)
+    collect_rollout(venv, _act, buffer, obs, value_fn=_value)
+    # steps 0..6 see observations reset, 1, 2, [truncated after 3] reset, 1, 2, [cut] reset
+    np.testing.assert_array_equal(buffer.truncated[:, 0], [0, 0, 1, 0, 0, 1, 0])
+    np.testing.assert_array_equal(
+        buffer.obs[:, 0, 0], [RESET_OBS, 1, 2, RESET_OBS, 1, 2, RESET_OBS]
+    )
+    np.testing.assert_array_equal(buffer.next_value[:, 0], [1, 2, 3, 1, 2, 3, 1])
+    np.testing.assert_array_equal(buffer.value[:, 0], buffer.obs[:, 0, 0])
+    assert buffer.terminated.sum() == 0
+
+
+def test_terminated_step_has_next_value_zero_and_other_steps_chain_values():
+    venv = _counter_venv(max_steps=10, terminate_at=2)
+    buffer = RolloutBuffer.for_env(venv, T=5)
+    obs, _ = venv.reset(seed=0)
+    obs, episode_returns = collect_rollout(venv, _act, buffer, obs, value_fn=_value)
+    np.testing.assert_array_equal(buffer.terminated[:, 1], [0, 1, 0, 1, 0])
+    np.testing.assert_array_equal(buffer.next_value[:, 1], [1, 0, 1, 0, 1])
+    # within an episode next_value[t] is the next step's value
+    np.testing.assert_array_equal(buffer.next_value[[0, 2], :], buffer.value[[1, 3], :])
+    assert episode_returns == [2.0, 2.0, 2.0, 2.0]  # two envs, two finished episodes each
+    np.testing.assert_array_equal(obs[:, 0], [1, 1])  # where the next rollout continues
+    np.testing.assert_array_equal(buffer.log_prob, torch.full((5, 2), -0.5))
+
+
+def test_gae_from_a_collected_rollout_bootstraps_the_truncation_and_the_cut():
+    venv = _counter_venv(num_envs=1, max_steps=2)
+    buffer = RolloutBuffer.for_env(venv, T=3)
+    collect_rollout(venv, _act, buffer, venv.reset(seed=0)[0], value_fn=_value)
+    returns = lambda_returns(
+        buffer.reward,
+        buffer.value,
+        buffer.next_value,
+        buffer.terminated,
+        buffer.truncated,
+        gamma=0.5,
+        lam=1.0,
+    )
+    # episode 1: r=1, r=1 then truncated with final obs 2 -> G_1 = 1 + 0.5 * 2, G_0 = 1 + 0.5 G_1
+    # episode 2: r=1, then the rollout is cut at obs 1 -> G_2 = 1 + 0.5 * 1
+    torch.testing.assert_close(returns[:, 0], torch.tensor([2.0, 2.0, 1.5]))
+
+
+def test_rollout_runs_under_no_grad_but_not_inference_mode():
+    seen = []
+
+    def act(obs):
+        seen.append((torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
+        return _act(obs)
+
+    venv = _counter_venv()
+    collect_rollout(venv, act, RolloutBuffer.for_env(venv, T=2), venv.reset(seed=0)[0])
+    assert seen == [(False, False)] * 2
+
+
+def test_box_actions_are_clipped_for_the_env_but_stored_as_sampled():
+    venv = make_vec_env("Pendulum-v1", num_envs=2, seed=0)
+    buffer = RolloutBuffer.for_env(venv, T=4)
+    assert buffer.action.shape == (4, 2, 1) and buffer.action.dtype == torch.float32
+    sent = []
+    step = venv.step
+    venv.step = lambda actions: (sent.append(actions), step(actions))[1]
+    collect_rollout(venv, lambda obs: torch.full((len(obs), 1), 5.0), buffer, venv.reset()[0])
+    assert np.all(np.asarray(sent) == 2.0)  # Pendulum's torque bound
+    assert torch.all(buffer.action == 5.0)
+
+
+def test_minibatches_cover_every_sample_once_and_same_seed_same_batches():
+    T, N = 5, 3
+    buffer = RolloutBuffer(T, N, obs_shape=(2,))
+    for t in range(T):
+        buffer.add(
+            np.full((N, 2), t),
+            np.arange(N),
+            reward=t * 10 + np.arange(N),
+            terminated=0,
+            truncated=0,
+        )
+    advantage = torch.arange(T * N, dtype=torch.float32).reshape(T, N)
+    batches = list(buffer.minibatches(4, np.random.default_rng(0), advantage=advantage))
+    assert [len(b["reward"]) for b in batches] == [4, 4, 4, 3]
+    rewards = torch.cat([b["reward"] for b in batches])
+    assert sorted(rewards.tolist()) == sorted((10 * np.arange(T)[:, None] + np.arange(N)).ravel())
+    for b in batches:  # fields stay aligned: sample (t, i) has reward 10 t + i, action i, obs t
+        t, i = b["reward"] // 10, b["reward"] % 10
+        torch.testing.assert_close(b["action"], i.long())
+        torch.testing.assert_close(b["obs"][:, 0], t)
+        torch.testing.assert_close(b["advantage"], t * N + i)
+    again = list(buffer.minibatches(4, np.random.default_rng(0), advantage=advantage))
+    assert all(torch.equal(a["reward"], b["reward"]) for a, b in zip(batches, again, strict=True))
+    other = torch.cat([b["reward"] for b in buffer.minibatches(4, np.random.default_rng(1))])
+    assert not torch.equal(rewards, other)
+
+
+def test_rollout_buffer_rejects_overfilling_and_mis_shaped_extras():
+    buffer = RolloutBuffer(1, 2, obs_shape=(1,))
+    with pytest.raises(ValueError, match="fill"):
+        buffer.flatten()
+    buffer.add(np.zeros((2, 1)), [0, 1], [0, 0], [0, 0], [0, 0])
+    with pytest.raises(ValueError, match="full"):
+        buffer.add(np.zeros((2, 1)), [0, 1], [0, 0], [0, 0], [0, 0])
+    with pytest.raises(ValueError, match="advantage"):
+        buffer.flatten(advantage=np.zeros(2))
