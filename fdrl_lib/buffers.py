@@ -1,7 +1,14 @@
-"""Replay memory (lecture 2, Algorithm 3) and prioritized replay with a sum tree.
+"""Replay memory (lecture 2, Algorithm 3), prioritized replay with a sum tree, on-policy rollouts.
 
-Storage is preallocated numpy arrays, so adding a transition and sampling a minibatch cost no
-Python objects per step; a training loop turns a sampled batch into tensors once.
+- Off-policy (lectures 2 and 5): :class:`ReplayBuffer` and :class:`PrioritizedReplayBuffer` keep
+  preallocated numpy arrays, so adding a transition and sampling a minibatch cost no Python
+  objects per step; a training loop turns a sampled batch into tensors once. The prioritized
+  replay formulas are the pure functions :func:`priority`, :func:`priority_probabilities` and
+  :func:`importance_weights`.
+- On-policy (lectures 3, 4, 6): :class:`RolloutBuffer` holds T steps of N envs as torch tensors
+  ``(T, N, ...)``, filled by :func:`collect_rollout` from a vector env (``envs.make_vec_env``).
+
+Importing this module costs no torch; the rollout parts import it when used.
 """
 
 from __future__ import annotations
@@ -9,6 +16,8 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+
+from fdrl_lib.returns import n_step_window
 
 FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "discount")
 
@@ -20,8 +29,12 @@ class ReplayBuffer:
     ``discount = gamma^k`` for a k-step transition. With ``n_step > 1`` the buffer keeps the last
     n steps of the running episode and stores the n-step transition
     ``(obs_t, action_t, sum_{i<k} gamma^i r_{t+i}, next_obs_{t+k-1}, terminated_{t+k-1}, gamma^k)``
-    (``k = n``, shorter at an episode's end); the same windows as :func:`returns.n_step_targets`.
-    The target is then ``reward + discount * (1 - terminated) * max_a Q(next_obs, a)``.
+    (``k = n``, shorter at an episode's end); the same windows, summed by the same
+    :func:`returns.n_step_window`, as :func:`returns.n_step_targets`. The target is then
+    ``reward + discount * (1 - terminated) * max_a Q(next_obs, a)``.
+
+    Actions are scalars of ``action_dtype`` by default (discrete: int64); continuous actions
+    give their shape, e.g. ``action_shape=(A,), action_dtype=np.float32``.
     """
 
     def __init__(
@@ -32,6 +45,8 @@ class ReplayBuffer:
         n_step: int = 1,
         gamma: float = 0.99,
         seed: int = 0,
+        action_shape: tuple[int, ...] = (),
+        action_dtype=np.int64,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be a positive integer, got {capacity}")
@@ -40,7 +55,7 @@ class ReplayBuffer:
         self.capacity, self.n_step, self.gamma = int(capacity), int(n_step), float(gamma)
         self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)  # (N, *obs_shape)
         self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)  # (N, *obs_shape)
-        self.action = np.zeros(capacity, dtype=np.int64)  # (N,)
+        self.action = np.zeros((capacity, *action_shape), dtype=action_dtype)  # (N, *action_shape)
         self.reward = np.zeros(capacity, dtype=np.float32)  # (N,)
         self.terminated = np.zeros(capacity, dtype=np.float32)  # (N,)
         self.discount = np.zeros(capacity, dtype=np.float32)  # (N,) gamma^k
@@ -65,11 +80,9 @@ class ReplayBuffer:
 
     def _emit(self, next_obs, terminated: bool) -> None:
         """Store the oldest pending step as a ``len(window)``-step transition, and drop it."""
-        total = 0.0
-        for i, (_, _, reward) in enumerate(self._window):
-            total += self.gamma**i * reward
+        total, discount = n_step_window([reward for *_, reward in self._window], self.gamma)
         obs, action, _ = self._window.popleft()
-        self._store(obs, action, total, next_obs, terminated, self.gamma ** (len(self._window) + 1))
+        self._store(obs, action, total, next_obs, terminated, discount)
 
     def _store(self, obs, action, reward, next_obs, terminated, discount) -> int:
         i = self.position
@@ -149,6 +162,32 @@ class SumTree:
         return nodes - self.leaves
 
 
+def priority(td_errors, alpha: float, eps: float = 1e-6) -> np.ndarray:
+    """``p_i^alpha = (|TD error_i| + eps)^alpha``: what the sum tree stores for transition i."""
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    return (np.abs(np.asarray(td_errors, dtype=np.float64)) + eps) ** alpha
+
+
+def priority_probabilities(td_errors, alpha: float, eps: float = 1e-6) -> np.ndarray:
+    """Replay probabilities ``P(i) = p_i^alpha / sum_k p_k^alpha`` with ``p_i = |delta_i| + eps``.
+
+    ``alpha = 0`` is uniform replay, ``alpha = 1`` fully proportional to the TD errors.
+    """
+    p = priority(td_errors, alpha, eps)
+    return p / p.sum()
+
+
+def importance_weights(probs, size: int, beta: float) -> np.ndarray:
+    """``w_i = (size P(i))^-beta / max_j w_j`` (max over the given ``probs``): the IS correction.
+
+    ``size`` is the number of transitions stored (N); ``beta = 1`` undoes the non-uniform
+    sampling exactly, ``beta = 0`` leaves it (all weights 1).
+    """
+    weights = (size * np.asarray(probs, dtype=np.float64)) ** (-beta)
+    return weights / weights.max()
+
+
 class PrioritizedReplayBuffer(ReplayBuffer):
     """Proportional prioritized replay (Schaul et al. 2016), lecture 2 section 2.2.2.
 
@@ -178,14 +217,13 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         values = edges + self.rng.random(batch_size) * (total / batch_size)
         indices = np.minimum(self.tree.find(values), self.size - 1)
         probs = self.tree[indices] / total  # P(i)
-        weights = (self.size * probs) ** (-beta)
         batch = self._gather(indices)
-        batch["weights"] = (weights / weights.max()).astype(np.float32)
+        batch["weights"] = importance_weights(probs, self.size, beta).astype(np.float32)
         return batch
 
     def update_priorities(self, indices, td_errors) -> None:
         """After a gradient step: ``p_i <- (|TD error_i| + eps)^alpha``."""
-        priorities = (np.abs(np.asarray(td_errors, dtype=np.float64)) + self.eps) ** self.alpha
+        priorities = priority(td_errors, self.alpha, self.eps)
         self.tree.update(indices, priorities)
         self.max_priority = max(self.max_priority, float(priorities.max()))
 
@@ -239,8 +277,12 @@ class RolloutBuffer:
         self.T, self.N = int(T), int(N)
         self.obs = torch.zeros(T, N, *obs_shape)  # (T, N, *obs_shape)
         self.action = torch.zeros(T, N, *action_shape, dtype=action_dtype)  # (T, N, *action_shape)
-        for name in ROLLOUT_FIELDS[2:]:
-            setattr(self, name, torch.zeros(T, N))  # (T, N)
+        self.reward = torch.zeros(T, N)  # (T, N) r_t
+        self.terminated = torch.zeros(T, N)  # (T, N) 1.0 where s_{t+1} is terminal
+        self.truncated = torch.zeros(T, N)  # (T, N) 1.0 where a time limit cut the episode
+        self.value = torch.zeros(T, N)  # (T, N) V(s_t)
+        self.log_prob = torch.zeros(T, N)  # (T, N) log pi(a_t | s_t) when acting
+        self.next_value = torch.zeros(T, N)  # (T, N) V(s_{t+1}); V(final obs) if truncated
         self.t = 0  # steps written so far
 
     @classmethod
@@ -339,7 +381,13 @@ def collect_rollout(venv, act, buffer: RolloutBuffer, obs, value_fn=None):
     ``"final_obs"`` in ``infos`` the returned observation is taken as the final one.
 
     Returns ``(obs, episode_returns)``: the observations to continue from (pass them to the next
-    call) and the returns of the episodes that finished during the rollout, in order.
+    call) and the returns of the episodes that finished during the rollout, in order. To keep
+    ``training.Monitor``'s episode records, feed it the buffer's steps afterwards::
+
+        obs, _ = collect_rollout(venv, act, buffer, obs, value_fn=critic)
+        for t in range(buffer.T):
+            step += buffer.N
+            monitor.track(buffer.reward[t], buffer.terminated[t] + buffer.truncated[t], step)
     """
     import torch
 

@@ -10,7 +10,8 @@ value of the episode's real final observation, not of the observation the env wa
 
 numpy arrays in give float64 numpy arrays out; torch tensors in give tensors out (the dtype and
 device of ``rewards``), so a training loop can pass its buffer's tensors straight in. The
-arithmetic is numpy either way: this module never imports torch itself.
+arithmetic is numpy either way (this module never imports torch itself), so no gradient flows
+through a return or an advantage: they are targets, constants to the loss.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def _as_array(name: str, x, shape: tuple[int, ...] | None = None) -> np.ndarray:
     if _is_tensor(x):
         x = x.detach().cpu().numpy()
     arr = np.asarray(x, dtype=np.float64)
-    if shape is None and arr.ndim not in (1, 2):
-        raise ValueError(f"{name} must have shape (T,) or (T, N), got {arr.shape}")
+    if shape is None and (arr.ndim not in (1, 2) or len(arr) == 0):
+        raise ValueError(f"{name} must have shape (T,) or (T, N) with T >= 1, got {arr.shape}")
     if shape is not None and arr.shape != shape:
         raise ValueError(f"{name} must have the shape of rewards {shape}, got {arr.shape}")
     return arr

@@ -12,9 +12,12 @@ from fdrl_lib.buffers import (
     RolloutBuffer,
     SumTree,
     collect_rollout,
+    importance_weights,
+    priority,
+    priority_probabilities,
 )
 from fdrl_lib.envs import make_vec_env
-from fdrl_lib.returns import lambda_returns, n_step_targets
+from fdrl_lib.returns import lambda_returns, n_step_targets, n_step_window
 
 
 def test_replay_buffer_is_a_ring_that_keeps_the_latest_transitions():
@@ -120,6 +123,47 @@ def test_new_transitions_get_the_largest_priority_seen():
 def test_negative_capacity_is_rejected():
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer(0, (1,))
+
+
+def test_replay_buffer_stores_continuous_actions_with_their_shape():
+    memory = ReplayBuffer(4, (3,), action_shape=(2,), action_dtype=np.float32)
+    memory.add(np.zeros(3), [0.25, -1.5], 1.0, np.ones(3), False, False)
+    batch = memory.sample(2)
+    assert batch["action"].shape == (2, 2) and batch["action"].dtype == np.float32
+    np.testing.assert_array_equal(batch["action"][0], [0.25, -1.5])
+    assert ReplayBuffer(4, (3,)).action.dtype == np.int64  # discrete stays the default
+
+
+def test_n_step_window_is_the_discounted_sum_and_its_bootstrap_discount():
+    total, discount = n_step_window([1.0, 2.0, 4.0], 0.5)
+    assert total == pytest.approx(1 + 0.5 * 2 + 0.25 * 4) and discount == pytest.approx(0.125)
+    assert n_step_window([], 0.9) == (0.0, 1.0)
+
+
+def test_priority_probabilities_closed_form_and_the_tree_agree():
+    td_errors = np.array([0.5, -2.0, 0.0, 1.0])
+    alpha, eps = 0.7, 0.01
+    p = (np.abs(td_errors) + eps) ** alpha
+    np.testing.assert_allclose(priority(td_errors, alpha, eps), p)
+    np.testing.assert_allclose(priority_probabilities(td_errors, alpha, eps), p / p.sum())
+    np.testing.assert_allclose(priority_probabilities(td_errors, 0.0, eps), np.full(4, 0.25))
+    memory = PrioritizedReplayBuffer(4, (1,), alpha=alpha, eps=eps)
+    for t in range(4):
+        memory.add([t], 0, 0.0, [t], False, False)
+    memory.update_priorities(np.arange(4), td_errors)
+    np.testing.assert_allclose(
+        memory.tree[np.arange(4)] / memory.tree.total, priority_probabilities(td_errors, alpha, eps)
+    )
+
+
+def test_importance_weights_closed_form():
+    probs = np.array([0.1, 0.2, 0.7])
+    w = (3 * probs) ** -0.5
+    np.testing.assert_allclose(importance_weights(probs, 3, 0.5), w / w.max())
+    np.testing.assert_allclose(importance_weights(probs, 3, 0.0), np.ones(3))
+    # beta = 1: weight times probability is the same for every transition (bias undone)
+    w1 = importance_weights(probs, 3, 1.0)
+    np.testing.assert_allclose(w1 * probs, np.full(3, (w1 * probs)[0]))
 
 
 # --- on-policy rollouts -------------------------------------------------------------------------
@@ -271,3 +315,43 @@ def test_rollout_buffer_rejects_overfilling_and_mis_shaped_extras():
         buffer.add(np.zeros((2, 1)), [0, 1], [0, 0], [0, 0], [0, 0])
     with pytest.raises(ValueError, match="advantage"):
         buffer.flatten(advantage=np.zeros(2))
+
+
+class _ModelEnv:
+    """A learned-model stand-in: torch in and out, no autoreset, no action space (lecture 6)."""
+
+    num_envs = 3
+
+    def step(self, actions):
+        self.state = self.state + torch.as_tensor(actions)  # (N, 1): the model's prediction
+        reward = -self.state[:, 0].abs()
+        done = torch.zeros(self.num_envs, dtype=torch.bool)
+        return self.state, reward, done, done, {}
+
+
+def test_collect_rollout_drives_a_learned_model_that_returns_tensors():
+    model = _ModelEnv()
+    model.state = torch.zeros(3, 1)
+    buffer = RolloutBuffer(4, 3, obs_shape=(1,), action_shape=(1,))
+    obs, episode_returns = collect_rollout(
+        model, lambda obs: torch.ones(len(obs), 1), buffer, model.state, value_fn=_value
+    )
+    np.testing.assert_array_equal(buffer.obs[:, 0, 0], [0, 1, 2, 3])
+    np.testing.assert_array_equal(buffer.reward[:, 0], [-1, -2, -3, -4])
+    np.testing.assert_array_equal(buffer.next_value[:, 0], [1, 2, 3, 4])
+    assert episode_returns == [] and torch.equal(obs, torch.full((3, 1), 4.0))
+
+
+def test_same_seeds_give_the_same_rollout():
+    def rollout(seed):
+        torch.manual_seed(seed)
+        venv = make_vec_env("CartPole-v1", num_envs=3, seed=seed)
+        buffer = RolloutBuffer.for_env(venv, T=40)
+        act = lambda obs: torch.randint(0, 2, (len(obs),))  # noqa: E731
+        collect_rollout(venv, act, buffer, venv.reset()[0], value_fn=lambda obs: obs.sum(-1))
+        return buffer
+
+    a, b, c = rollout(0), rollout(0), rollout(1)
+    for name in ("obs", "action", "reward", "terminated", "next_value"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert not torch.equal(a.obs, c.obs)

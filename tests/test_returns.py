@@ -242,3 +242,8 @@ def test_mismatched_shapes_are_rejected_naming_the_array():
         discounted_returns(np.zeros((2, 2, 2)), 0.9)
     with pytest.raises(ValueError, match="lam"):
         gae([1.0], [0.0], [0.0], [0], [0], 0.9, 1.5)
+
+
+def test_an_empty_stream_is_rejected():
+    with pytest.raises(ValueError, match="T >= 1"):
+        discounted_returns([], 0.9)
