@@ -1,0 +1,460 @@
+"""TRPO: maximise the importance-sampled surrogate inside a KL trust region.
+
+Lecture 4, Algorithm 6: collect a rollout with ``pi_old``, estimate advantages (GAE, lecture 3),
+then solve ``max L(pi) = E_old[pi(a|s) / pi_old(a|s) A(s, a)]`` (eqs. 4.1-4.4) subject to
+``E_old[KL] <= epsilon`` (eq. 4.5): the step direction is the natural gradient ``F^-1 g``, found
+by conjugate gradient on Fisher-vector products (Hessian-vector products of the mean KL, with
+damping), scaled to the edge of the trust region, then shortened by a backtracking line search
+until the surrogate improves and the measured KL (eq. 4.10's sample estimate, and the exact mean
+KL of the two policies) satisfies the constraint. The value function is fitted separately.
+
+:func:`trpo_update` is the policy step alone, apart from the env loop: it works for any policy
+whose forward pass returns a ``torch.distributions`` object (categorical or Gaussian), so
+lecture 6's ME-TRPO runs it on imagined rollouts. Observations are normalised by running
+statistics for continuous control (``normalize_obs=None`` picks that by action space).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from fdrl_lib.buffers import RolloutBuffer, collect_rollout
+from fdrl_lib.envs import EnvLike, make_env, make_vec_env
+from fdrl_lib.nn import CategoricalPolicy, GaussianPolicy, ObsNormalizer, ValueNetwork
+from fdrl_lib.returns import gae
+from fdrl_lib.training import (
+    EvalSettings,
+    Monitor,
+    TrainResult,
+    check_config,
+    config_from_dict,
+    load_checkpoint,
+    seeded,
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    total_steps: int = 100_000  # env steps to train for
+    num_envs: int = 2  # parallel envs in the rollout
+    rollout_steps: int = 256  # T: steps per env per iteration (a batch is T * num_envs)
+    hidden: tuple[int, ...] = (64, 64)  # hidden widths of the policy and the value network
+    gamma: float = 0.99  # discount
+    lam: float = 0.98  # GAE lambda
+    max_kl: float = 0.02  # epsilon of eq. 4.5: the trust region's radius in mean KL
+    cg_iters: int = 10  # conjugate-gradient iterations for F^-1 g
+    damping: float = 0.1  # F + damping * I: keeps CG well-posed where F is nearly singular
+    backtrack_iters: int = 10  # line search: at most this many halvings of the step
+    backtrack_ratio: float = 0.5  # each failed try shrinks the step by this factor
+    value_lr: float = 1e-3  # Adam step size of the value fit
+    value_epochs: int = 10  # passes over the batch per value fit
+    value_batch: int = 128  # minibatch size of the value fit
+    normalize_advantage: bool = True  # zero-mean, unit-std advantages per batch
+    normalize_obs: bool | None = None  # running obs normalisation (None: on for Box actions)
+    log_std: float = 0.0  # initial log std of a Gaussian policy
+    torch_threads: int = 1  # small networks run fastest on one thread
+    eval_every: int = 2_000  # env steps between evaluations; the best-evaluated policy is kept
+    eval_episodes: int = 10  # episodes per evaluation
+    target_return: float | None = None  # stop at this evaluation return (None: the env's own)
+    stop_at_target: bool = True  # False: use the whole budget (still keeping the best policy)
+
+    def __post_init__(self) -> None:
+        check_config(
+            self,
+            positive=(
+                "total_steps", "num_envs", "rollout_steps", "max_kl", "cg_iters",
+                "backtrack_iters", "value_lr", "value_epochs", "value_batch", "torch_threads",
+                "eval_every", "eval_episodes",
+            ),
+            non_negative=("damping",),
+            unit=("gamma", "lam", "backtrack_ratio"),
+        )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- the math
+def surrogate(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor):
+    """Eq. 4.4: ``L = mean(pi(a|s) / pi_old(a|s) * A)`` over samples drawn from ``pi_old``.
+
+    All three are ``(B,)``; the ratio is ``exp(log_prob - old_log_prob)`` (eq. 4.12). At
+    ``pi = pi_old`` its gradient is the policy gradient (eq. 4.2 with ``theta = theta_old``).
+    """
+    ratio = torch.exp(log_prob - old_log_prob)  # (B,) importance weights
+    return (ratio * advantage).mean()
+
+
+def sample_kl(old_log_prob: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
+    """Eq. 4.10: ``KL(pi_old || pi) ~= mean(log pi_old(a|s) - log pi(a|s))``, a ~ pi_old.
+
+    The dynamics cancel (eqs. 4.6-4.9), so only the policies' log-probabilities of the sampled
+    actions are needed. Unbiased, but noisy (single samples can be negative).
+    """
+    return (old_log_prob - log_prob).mean()
+
+
+def conjugate_gradient(
+    fvp: Callable[[torch.Tensor], torch.Tensor],
+    g: torch.Tensor,
+    iters: int = 10,
+    tol: float = 1e-10,
+) -> torch.Tensor:
+    """Solve ``F x = g`` for symmetric positive-definite ``F`` given only ``fvp(v) = F v``.
+
+    Each iteration moves along a direction conjugate to the previous ones and updates the
+    residual ``r = g - F x``; in exact arithmetic ``n`` iterations solve an ``n x n`` system.
+    Stops early once ``r . r < tol``. ``g`` is flat ``(n,)``; returns ``x`` ``(n,)``.
+    """
+    x = torch.zeros_like(g)
+    residual = g.clone()  # r = g - F x with x = 0
+    direction = residual.clone()
+    rr = residual @ residual
+    for _ in range(iters):
+        if rr < tol:
+            break
+        F_direction = fvp(direction)
+        alpha = rr / (direction @ F_direction)  # exact minimiser along the direction
+        x = x + alpha * direction
+        residual = residual - alpha * F_direction
+        rr_new = residual @ residual
+        direction = residual + (rr_new / rr) * direction  # conjugate to all earlier directions
+        rr = rr_new
+    return x
+
+
+def flat_grad(
+    y: torch.Tensor, params, create_graph: bool = False, retain_graph: bool | None = None
+) -> torch.Tensor:
+    """``d y / d params`` as one flat vector (zeros for parameters ``y`` does not use)."""
+    grads = torch.autograd.grad(
+        y, params, create_graph=create_graph, retain_graph=retain_graph, allow_unused=True
+    )
+    return torch.cat([
+        (torch.zeros_like(p) if g is None else g).reshape(-1)
+        for g, p in zip(grads, params, strict=True)
+    ])  # fmt: skip
+
+
+def fisher_vector_product(
+    kl: torch.Tensor, params, v: torch.Tensor, damping: float = 0.0
+) -> torch.Tensor:
+    """``(F + damping I) v`` with ``F`` the Hessian of the mean KL at ``pi = pi_old``.
+
+    ``kl`` is the mean ``KL(pi_old || pi_theta)`` as a function of ``params`` (a graph, still
+    differentiable); its Hessian at ``theta = theta_old`` is the Fisher information matrix. Two
+    backward passes: ``grad(grad(kl) . v)``, never the n x n matrix itself.
+    """
+    grad_kl = flat_grad(kl, params, create_graph=True)
+    return flat_grad(grad_kl @ v, params, create_graph=False) + damping * v
+
+
+def mean_kl(old_dist, dist) -> torch.Tensor:
+    """Exact ``E_s[KL(pi_old(.|s) || pi(.|s))]`` over the batch's states (categorical or
+    Gaussian, via ``torch.distributions.kl_divergence``)."""
+    return torch.distributions.kl_divergence(old_dist, dist).mean()
+
+
+def detached(dist):
+    """A copy of distribution ``dist`` with no gradient (pi_old, frozen for the update)."""
+    if isinstance(dist, torch.distributions.Categorical):
+        return torch.distributions.Categorical(logits=dist.logits.detach())
+    if isinstance(dist, torch.distributions.Independent):
+        base = dist.base_dist
+        normal = torch.distributions.Normal(base.loc.detach(), base.scale.detach())
+        return torch.distributions.Independent(normal, dist.reinterpreted_batch_ndims)
+    raise ValueError(f"need a Categorical or Independent(Normal) policy, got {type(dist)}")
+
+
+def get_flat(params) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in params])
+
+
+def set_flat(params, flat: torch.Tensor) -> None:
+    start = 0
+    with torch.no_grad():
+        for p in params:
+            p.copy_(flat[start : start + p.numel()].view_as(p))
+            start += p.numel()
+
+
+def trpo_update(policy: torch.nn.Module, batch: dict, config: Config | None = None) -> dict:
+    """One TRPO policy step (the last three lines of Algorithm 6), in place on ``policy``.
+
+    ``batch``: ``obs`` (B, ...), ``action`` (B, ...), ``advantage`` (B,), from the policy as it
+    is now (``pi_old``: its log-probabilities are recomputed here, so a batch of imagined
+    rollouts needs no ``log_prob``). ``policy(obs)`` must return a torch distribution.
+    Returns diagnostics: ``kl`` (exact mean KL after the step), ``sample_kl`` (eq. 4.10),
+    ``surrogate_gain``, ``backtracks`` (line-search halvings; -1 if no step was accepted),
+    ``step_fraction`` and ``entropy``.
+    """
+    c = config or Config()
+    params = [p for p in policy.parameters() if p.requires_grad]
+    obs, action, advantage = batch["obs"], batch["action"], batch["advantage"]
+    with torch.no_grad():
+        old_dist = detached(policy(obs))  # pi_old, frozen
+        old_log_prob = old_dist.log_prob(action)  # (B,)
+
+    def surrogate_and_kl():
+        dist = policy(obs)
+        log_prob = dist.log_prob(action)
+        return surrogate(log_prob, old_log_prob, advantage), mean_kl(old_dist, dist), log_prob
+
+    loss, _, _ = surrogate_and_kl()
+    g = flat_grad(loss, params)  # policy gradient (eq. 4.2 at theta = theta_old)
+
+    def fvp(v: torch.Tensor) -> torch.Tensor:
+        return fisher_vector_product(mean_kl(old_dist, policy(obs)), params, v, c.damping)
+
+    direction = conjugate_gradient(fvp, g, c.cg_iters)  # ~ F^-1 g
+    # the quadratic model of the KL, direction^T F direction / 2, reaches max_kl at this scale
+    quadratic = 0.5 * (direction @ fvp(direction))
+    scale = torch.sqrt(c.max_kl / quadratic.clamp_min(1e-12))
+    full_step = scale * direction
+    old_params, old_loss = get_flat(params), float(loss.detach())
+    fraction, backtracks = 1.0, -1
+    with torch.no_grad():
+        for i in range(c.backtrack_iters):
+            set_flat(params, old_params + fraction * full_step)
+            new_loss, kl, log_prob = surrogate_and_kl()
+            if float(kl) <= c.max_kl and float(new_loss) > old_loss:  # eq. 4.5 and improvement
+                backtracks = i
+                break
+            fraction *= c.backtrack_ratio
+        else:
+            set_flat(params, old_params)  # no acceptable step: keep pi_old
+            new_loss, kl, log_prob = surrogate_and_kl()
+            fraction = 0.0
+        entropy = policy(obs).entropy().mean()
+    return {
+        "kl": float(kl),
+        "sample_kl": float(sample_kl(old_log_prob, log_prob)),
+        "surrogate_gain": float(new_loss) - old_loss,
+        "backtracks": backtracks,
+        "step_fraction": fraction,
+        "entropy": float(entropy),
+    }
+
+
+def fit_value(value_net, optimizer, obs, returns, epochs: int, batch_size: int, rng) -> float:
+    """Regress ``V(s)`` on the lambda-returns by minibatch Adam; returns the last loss."""
+    loss = torch.zeros(())
+    for _ in range(epochs):
+        for index in np.array_split(rng.permutation(len(obs)), max(1, len(obs) // batch_size)):
+            index = torch.from_numpy(index)
+            loss = (value_net(obs[index]) - returns[index]).pow(2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return float(loss.detach())
+
+
+# ------------------------------------------------------------ policy plumbing (shared w/ ppo)
+def make_policy(env: gym.Env, hidden, log_std: float = 0.0) -> torch.nn.Module:
+    """A categorical policy for Discrete actions, a Gaussian one for Box actions."""
+    obs_dim = int(np.prod(env.observation_space.shape))
+    space = env.action_space
+    if isinstance(space, gym.spaces.Discrete):
+        return CategoricalPolicy(obs_dim, int(space.n), tuple(hidden))
+    if isinstance(space, gym.spaces.Box):
+        return GaussianPolicy(obs_dim, int(np.prod(space.shape)), tuple(hidden), log_std=log_std)
+    raise ValueError(f"need a Discrete or Box action space, got {space}")
+
+
+class DeterministicPolicy:
+    """``obs -> action``: the most likely (discrete) or mean (Gaussian) action of the policy net,
+    on normalised observations when a normaliser is given; Box actions clipped to the bounds."""
+
+    def __init__(self, net, normalizer=None, low=None, high=None) -> None:
+        self.net, self.normalizer, self.low, self.high = net, normalizer, low, high
+
+    def __call__(self, obs):
+        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(1, -1)
+        if self.normalizer is not None:
+            obs = self.normalizer(obs)
+        action = self.net.act(obs)
+        return action if self.low is None else np.clip(action, self.low, self.high)
+
+
+def policy_parts(env: gym.Env, config) -> tuple:
+    """The policy net, an observation normaliser (or None) and the deterministic policy."""
+    continuous = isinstance(env.action_space, gym.spaces.Box)
+    net = make_policy(env, config.hidden, config.log_std)
+    use_norm = continuous if config.normalize_obs is None else config.normalize_obs
+    normalizer = ObsNormalizer(env.observation_space.shape) if use_norm else None
+    bounds = (env.action_space.low, env.action_space.high) if continuous else (None, None)
+    return net, normalizer, DeterministicPolicy(net, normalizer, *bounds)
+
+
+def modules_of(net, normalizer) -> list:
+    return [net] if normalizer is None else [net, normalizer]
+
+
+def rollout_advantages(buffer: RolloutBuffer, gamma: float, lam: float, normalize: bool):
+    """GAE advantages (T, N) and lambda-return value targets (T, N) of one rollout."""
+    advantage = gae(
+        buffer.reward, buffer.value, buffer.next_value, buffer.terminated, buffer.truncated,
+        gamma, lam,
+    ).float()  # fmt: skip
+    returns = advantage + buffer.value  # lambda-returns: the value function's targets
+    if normalize:
+        advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+    return advantage, returns
+
+
+def make_actor(net, normalizer):
+    """``act(obs) -> (action, log_prob)`` sampling ``pi_old`` for :func:`collect_rollout`; obs
+    are normalised by the current statistics (raw obs are stored and normalised again later)."""
+
+    def act(obs):
+        dist = net(obs if normalizer is None else normalizer(obs))
+        action = dist.sample()
+        return action, dist.log_prob(action)
+
+    return act
+
+
+# ----------------------------------------------------------------------------- the loop
+def train(
+    env: EnvLike,
+    config: Config | None = None,
+    *,
+    seed: int = 0,
+    total_steps: int | None = None,
+    callback=None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train TRPO (Algorithm 6); returns the best-evaluated policy."""
+    config = config or Config()
+    if total_steps is not None:
+        config = dataclasses.replace(config, total_steps=int(total_steps))
+    c = config
+    with seeded(seed, c.torch_threads) as streams:
+        probe = make_env(env)
+        net, normalizer, policy = policy_parts(probe, c)
+        probe.close()
+        value_net = ValueNetwork(obs_dim_of(net), c.hidden)
+        value_optimizer = torch.optim.Adam(value_net.parameters(), lr=c.value_lr)
+        rng = streams.generator()
+        venv = make_vec_env(env, num_envs=c.num_envs, seed=seed)
+        buffer = RolloutBuffer.for_env(venv, c.rollout_steps)
+        monitor = Monitor(
+            "trpo", env, c.total_steps, EvalSettings.of(c),
+            seed=seed, callback=callback, progress=progress,
+        )  # fmt: skip
+        modules = modules_of(net, normalizer)
+        obs, _ = venv.reset(seed=seed)
+        step = 0
+        try:
+            while step < c.total_steps:
+                # Run the policy for T timesteps (N envs in parallel)
+                obs, _ = collect_rollout(
+                    venv, make_actor(net, normalizer), buffer, obs,
+                    value_fn=lambda o: value_net(o if normalizer is None else normalizer(o)),
+                )  # fmt: skip
+                step = track_rollout(monitor, buffer, step)
+                # Estimate the advantage function at all timesteps
+                advantage, returns = rollout_advantages(
+                    buffer, c.gamma, c.lam, c.normalize_advantage
+                )
+                batch = policy_batch(buffer, normalizer, advantage)
+                # Policy gradient g, CG for F^-1 g, line search on surrogate and KL
+                stats = trpo_update(net, batch, c)
+                value_loss = fit_value(
+                    value_net, value_optimizer, batch["obs"], returns.reshape(-1),
+                    c.value_epochs, c.value_batch, rng,
+                )  # fmt: skip
+                if normalizer is not None:  # new statistics only after the update used the old
+                    normalizer.update(batch["raw_obs"])
+                monitor.log(step, value_loss=value_loss, **stats)
+                if monitor.after_update(step, policy, modules):
+                    break
+        finally:
+            venv.close()
+        kept = monitor.finish(step, policy, modules)
+    checkpoint = _checkpoint("trpo", c, net, normalizer, probe_spaces(env))
+    return TrainResult(policy, config=c, algo="trpo", checkpoint=checkpoint, **kept)
+
+
+def obs_dim_of(net) -> int:
+    """The input width of a policy network (its first linear layer's)."""
+    return next(m for m in net.modules() if isinstance(m, torch.nn.Linear)).in_features
+
+
+def track_rollout(monitor: Monitor, buffer: RolloutBuffer, step: int) -> int:
+    """Feed a rollout's rewards and episode ends to the monitor step by step; new step count."""
+    done = (buffer.terminated + buffer.truncated) > 0  # (T, N)
+    for t in range(buffer.T):
+        step += buffer.N
+        monitor.track(buffer.reward[t].numpy(), done[t].numpy(), step)
+    return step
+
+
+def policy_batch(buffer: RolloutBuffer, normalizer, advantage: torch.Tensor) -> dict:
+    """A rollout flattened to (T * N, ...) samples, observations normalised as when acting."""
+    flat = buffer.flatten()
+    flat["raw_obs"] = flat["obs"]
+    if normalizer is not None:
+        flat["obs"] = normalizer(flat["obs"])
+    flat["advantage"] = advantage.reshape(-1)
+    return flat
+
+
+def probe_spaces(env: EnvLike) -> dict:
+    made = make_env(env)
+    spaces = {"observation_space": made.observation_space, "action_space": made.action_space}
+    made.close()
+    return spaces
+
+
+def _checkpoint(algo: str, c, net, normalizer, spaces: dict) -> dict:
+    space = spaces["action_space"]
+    continuous = isinstance(space, gym.spaces.Box)
+    return {
+        "algo": algo,
+        "config": dataclasses.asdict(c),
+        "obs_dim": int(np.prod(spaces["observation_space"].shape)),
+        "action": (
+            {
+                "kind": "box",
+                "dim": int(np.prod(space.shape)),
+                "low": space.low.tolist(),
+                "high": space.high.tolist(),
+            }
+            if continuous
+            else {"kind": "discrete", "n": int(space.n)}
+        ),  # fmt: skip
+        "state_dict": net.state_dict(),
+        "normalizer": None if normalizer is None else normalizer.state_dict(),
+    }
+
+
+def rebuild(payload: dict, config) -> DeterministicPolicy:
+    """The deterministic policy of a checkpoint written by :func:`_checkpoint`."""
+    action = payload["action"]
+    if action["kind"] == "discrete":
+        net = CategoricalPolicy(payload["obs_dim"], action["n"], tuple(config.hidden))
+        low = high = None
+    else:
+        net = GaussianPolicy(payload["obs_dim"], action["dim"], tuple(config.hidden))
+        low, high = np.array(action["low"], np.float32), np.array(action["high"], np.float32)
+    net.load_state_dict(payload["state_dict"])
+    normalizer = None
+    if payload["normalizer"] is not None:
+        normalizer = ObsNormalizer(payload["obs_dim"])
+        normalizer.load_state_dict(payload["normalizer"])
+    return DeterministicPolicy(net, normalizer, low, high)
+
+
+def load(path) -> TrainResult:
+    """Rebuild the policy saved by ``TrainResult.save``."""
+    payload = load_checkpoint(path, "trpo")
+    config = config_from_dict(Config, payload["config"])
+    policy = rebuild(payload, config)
+    return TrainResult(
+        policy, payload.get("history", []), config, algo="trpo", checkpoint=payload,
+        kept_step=payload.get("kept_step"),
+    )  # fmt: skip
