@@ -227,3 +227,43 @@ def test_member_rollouts_keep_one_model_per_episode_and_random_ones_mix():
     assert not all(torch.allclose(mixed.obs[:, 0], fixed.obs[:, k]) for k in range(3))
     with pytest.raises(ValueError, match="members"):
         mbrl.member_dynamics(model, [3])
+
+
+def tiny(config_class, **overrides):
+    settings = dict(
+        total_steps=400, policy_iterations=2, imagined_episodes=4, horizon=10, model_hidden=(16,),
+        model_max_epochs=3, eval_every=200, eval_episodes=1, value_epochs=1,
+    )  # fmt: skip
+    return config_class(**{**settings, **overrides})
+
+
+def test_mbrl_train_smoke_runs_the_loop_and_keeps_an_evaluated_policy(tmp_path):
+    result = mbrl.train("Pendulum-v1", tiny(mbrl.Config), seed=0, progress=False)
+    assert result.kept_step in (200, 400)
+    assert {"model_loss", "imagined_return", "kl", "eval_return"} <= set(result.logs)
+    action = result.policy(np.zeros(3, dtype=np.float32))
+    assert action.shape == (1,) and -2 <= action[0] <= 2
+    again = mbrl.train("Pendulum-v1", tiny(mbrl.Config), seed=0, progress=False)
+    assert again.logs["eval_return"] == result.logs["eval_return"]  # same seed, same run
+    loaded = mbrl.load(result.save(tmp_path / "mbrl.pt"))
+    np.testing.assert_array_equal(loaded.policy(np.ones(3)), result.policy(np.ones(3)))
+
+
+def test_mbrl_names_an_env_without_a_known_reward_and_a_bad_config():
+    with pytest.raises(ValueError, match="MountainCarContinuous"):
+        mbrl.train("MountainCarContinuous-v0", tiny(mbrl.Config), progress=False)
+    with pytest.raises(ValueError, match="horizon"):
+        mbrl.Config(horizon=0)
+
+
+def test_imagined_observations_stay_inside_the_real_observation_bounds():
+    def runaway(obs, action):  # a model that extrapolates to impossible speeds
+        return obs + torch.tensor([0.0, 0.0, 50.0])
+
+    env = gym.make("Pendulum-v1")
+    start = torch.tensor([[1.0, 0.0, 0.0]])
+    buffer = mbrl.imagine(
+        runaway, pendulum_reward, lambda o: torch.zeros(len(o), 1), start, 3,
+        env.action_space, observation_space=env.observation_space,
+    )  # fmt: skip
+    assert buffer.obs[1:, 0, 2].tolist() == [8.0, 8.0]  # the env's max speed
