@@ -87,7 +87,7 @@ def test_meta_objective_needs_one_inner_and_outer_batch_per_model():
         meta_objective(net, dict(net.named_parameters()), inner, outer[:1], 0.1)
 
 
-def test_mb_mpo_train_smoke_collects_with_adapted_policies_and_keeps_a_policy():
+def test_mb_mpo_train_smoke_collects_with_adapted_policies_and_keeps_a_policy(tmp_path):
     config = mb_mpo.Config(
         K=2, total_steps=800, policy_iterations=2, imagined_episodes=3, horizon=10,
         model_hidden=(16,), model_max_epochs=3, eval_every=400, eval_episodes=1, value_epochs=1,
@@ -96,3 +96,5 @@ def test_mb_mpo_train_smoke_collects_with_adapted_policies_and_keeps_a_policy():
     assert result.kept_step in (400, 800)
     assert {"adapted_return", "imagined_return", "model_loss"} <= set(result.logs)
     assert np.isfinite(result.policy(np.zeros(3, dtype=np.float32))).all()
+    loaded = mb_mpo.load(result.save(tmp_path / "mb_mpo.pt"))
+    np.testing.assert_array_equal(loaded.policy(np.ones(3)), result.policy(np.ones(3)))

@@ -57,7 +57,7 @@ def test_model_returns_in_the_true_dynamics_equal_real_returns():
     np.testing.assert_allclose(eta.numpy(), [np.mean(real)] * 2, rtol=1e-4)
 
 
-def test_me_trpo_train_smoke_validates_and_keeps_an_evaluated_policy():
+def test_me_trpo_train_smoke_validates_and_keeps_an_evaluated_policy(tmp_path):
     config = me_trpo.Config(
         K=3, total_steps=400, policy_iterations=4, validate_every=2, validation_episodes=2,
         imagined_episodes=4, horizon=10, model_hidden=(16,), model_max_epochs=3,
@@ -68,3 +68,6 @@ def test_me_trpo_train_smoke_validates_and_keeps_an_evaluated_policy():
     updates = [v for _, v in result.logs["policy_updates"]]
     assert all(2 <= u <= 4 for u in updates)  # stops at a validation point or at N_sim
     assert result.config.K == 3
+    loaded = me_trpo.load(result.save(tmp_path / "me_trpo.pt"))
+    assert loaded.config == result.config
+    np.testing.assert_array_equal(loaded.policy(np.ones(3)), result.policy(np.ones(3)))

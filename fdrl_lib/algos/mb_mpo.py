@@ -184,7 +184,7 @@ def train(
         finally:
             real_env.close()
         kept = monitor.finish(step, policy, [net])
-    checkpoint = {"algo": "mb_mpo", "config": dataclasses.asdict(c), "state_dict": net.state_dict()}
+    checkpoint = mbrl.checkpoint_of("mb_mpo", c, net, env)
     return TrainResult(policy, config=c, algo="mb_mpo", checkpoint=checkpoint, **kept)
 
 

@@ -631,15 +631,23 @@ def train(
         finally:
             real_env.close()
         kept = monitor.finish(step, policy, [net])
-    checkpoint = {"algo": "mbrl", "config": dataclasses.asdict(c), "state_dict": net.state_dict()}
+    checkpoint = checkpoint_of("mbrl", c, net, env)
     return TrainResult(policy, config=c, algo="mbrl", checkpoint=checkpoint, **kept)
 
 
+def checkpoint_of(algo: str, c: Config, net, env: EnvLike) -> dict:
+    """What ``TrainResult.save`` writes: the config, the policy weights and the env's id."""
+    return {
+        "algo": algo, "config": dataclasses.asdict(c), "state_dict": net.state_dict(),
+        "env": env_id(env),
+    }  # fmt: skip
+
+
 def load(path, algo: str = "mbrl", config_class=Config) -> TrainResult:
-    """Rebuild the policy saved by ``TrainResult.save``."""
+    """Rebuild the policy saved by ``TrainResult.save`` (``me_trpo`` and ``mb_mpo`` too)."""
     payload = load_checkpoint(path, algo)
     c = config_from_dict(config_class, payload["config"])
-    probe = make_env("Pendulum-v1")
+    probe = make_env(payload["env"])
     parts, policy = policy_parts(probe, c)
     probe.close()
     parts[0].load_state_dict(payload["state_dict"])

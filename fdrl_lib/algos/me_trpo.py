@@ -139,11 +139,7 @@ def train(
         finally:
             real_env.close()
         kept = monitor.finish(step, policy, [net])
-    checkpoint = {
-        "algo": "me_trpo",
-        "config": dataclasses.asdict(c),
-        "state_dict": net.state_dict(),
-    }
+    checkpoint = mbrl.checkpoint_of("me_trpo", c, net, env)
     return TrainResult(policy, config=c, algo="me_trpo", checkpoint=checkpoint, **kept)
 
 
