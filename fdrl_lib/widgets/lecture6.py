@@ -239,6 +239,22 @@ def reference_curves() -> dict[str, Any]:
     return json.loads(REFERENCE.read_text()) if REFERENCE.exists() else {}
 
 
+def reference_results(algo: str) -> list:
+    """The shipped runs of ``algo`` as objects with the ``logs``, ``kept_step`` and ``seed`` of a
+    ``TrainResult`` (and ``fresh``, their fresh 10-episode return), so the notebook draws them
+    with the same code as its live runs."""
+    from types import SimpleNamespace
+
+    runs = reference_curves().get("runs", [])
+    return [
+        SimpleNamespace(
+            **{**run, "logs": {k: [tuple(x) for x in v] for k, v in run["logs"].items()}}
+        )
+        for run in runs
+        if run["algo"] == algo and "logs" in run
+    ]
+
+
 def draw_learning_curves(curves: dict[str, list], reference: dict[str, Any] | None = None,
                          fig: Figure | None = None) -> Figure:  # fmt: skip
     """Evaluation return against real env steps, one line per seed run, per algorithm; the
