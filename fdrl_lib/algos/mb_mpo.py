@@ -31,8 +31,9 @@ class Config(mbrl.Config):
     K: int = 5  # dynamics models, each one task of the meta-learning
     alpha: float = 0.05  # inner (adaptation) step size of the policy-gradient step
     meta_lr: float = 1e-3  # beta: Adam step size of the meta-update
-    policy_iterations: int = 20  # meta-updates per real iteration
-    imagined_episodes: int = 10  # imagined episodes per model, before and after adaptation
+    policy_iterations: int = 10  # meta-updates per real iteration
+    imagined_episodes: int = 5  # imagined episodes per model, before and after adaptation
+    value_epochs: int = 2  # passes over the imagined batches per value fit (2K batches a step)
 
     def __post_init__(self) -> None:
         super().__post_init__()
