@@ -93,16 +93,28 @@ def test_sweep_on_local_processes_writes_one_table_and_one_plot(tmp_path, capsys
 
 
 @pytest.mark.slow
-def test_sweep_on_a_local_ray_cluster_matches_the_local_processes(tmp_path):
+def test_sweep_on_a_local_ray_cluster_matches_the_local_processes(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     from fdrl_lib import sweep
+
+    # Ray's agents take tens of seconds to start on a busy 2-core machine; its node start-up
+    # wait is a fixed 30 s, so a start that timed out is tried again
+    monkeypatch.setenv("RAY_agent_register_timeout_ms", "180000")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
 
     jobs = [
         sweep.Job("dqn", "CartPole-v1", seed, combo, 300)
         for combo in sweep.parse_sets("dqn", _tiny_sets()[:-1] + ["lr=0.01"])
         for seed in (0, 1)
     ]
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # the test's own cluster
+    for attempt in range(3):  # the test's own local cluster
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     try:
         on_ray = sweep.run_sweep(jobs, ray="auto")
     finally:
