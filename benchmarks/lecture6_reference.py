@@ -59,8 +59,8 @@ def summarise(paths: list[str]) -> str:
     curves: dict[str, list] = {}
     summary: dict[str, dict] = {}
     lines = [
-        "| algo | seed | kept step | fresh return | training s |",
-        "| --- | --- | --- | --- | --- |",
+        "| algo | seed | kept step | fresh return | training s (wall) | CPU s |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in sorted(rows, key=lambda r: (r["algo"], r["seed"])):
         curves.setdefault(r["algo"], []).append(
