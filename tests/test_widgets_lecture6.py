@@ -43,6 +43,8 @@ def test_exploitation_run_scores_the_same_policy_in_the_model_and_in_the_env() -
     run = lecture6.exploitation_run(iterations=2, eval_episodes=2)
     assert run["imagined"].shape == run["real"].shape == (2,)
     assert np.isfinite(run["imagined"]).all() and (run["real"] <= 0).all()
+    again = lecture6.exploitation_run(iterations=2, eval_episodes=2)
+    np.testing.assert_array_equal(again["imagined"], run["imagined"])  # same seed, same run
     fig = lecture6.draw_exploitation(run, upto=1)
     assert len(fig.axes[0].lines[0].get_xdata()) == 1
 

@@ -154,10 +154,10 @@ def exploitation_run(
         model = mbrl.make_model(env, task, c)
         spaces = mbrl.spaces_of(env)
         data, monitor = mbrl.Dataset(), _Silent()
+        env.action_space.seed(seed)  # the random actions of the data: same seed, same data
         mbrl.collect_episodes(
             env, lambda obs: env.action_space.sample(), episodes, data, monitor, 0, rng
         )
-        env.action_space.seed(seed)
         mbrl.fit_dynamics(model, *data.arrays(), rng, c.fit_settings())
         starts = np.array([env.reset(seed=123 + i)[0] for i in range(eval_episodes)])
         imagined, real = [], []
@@ -274,7 +274,7 @@ def draw_learning_curves(curves: dict[str, list], reference: dict[str, Any] | No
                     if (i == 0 and source is curves) or (i == 0 and algo not in curves)
                     else None
                 )
-                ax.plot(steps, returns, color=color, alpha=alpha, lw=width, label=label)
+                ax.plot(steps, returns, "o-", color=color, alpha=alpha, lw=width, ms=4, label=label)
     ax.axhline(-200, color="k", ls=":", lw=1, label="solved (-200)")
     ax.set_xscale("log")
     ax.set_xlabel("real env steps")
