@@ -58,3 +58,5 @@ def test_learning_curves_draw_live_runs_over_the_reference() -> None:
     labels = [line.get_label() for line in fig.axes[0].lines]
     assert "mbrl" in labels and "trpo" in labels
     assert len(fig.axes[0].lines) == 4  # two reference runs, one live run, the -200 line
+    many = {f"algo{i}": [([1], [-1.0])] for i in range(7)}  # more algorithms than colours
+    assert len(lecture6.draw_learning_curves(many, many).axes[0].lines) == 15

@@ -16,6 +16,7 @@ to them. Each demo is shown first as an ordinary picture, then the live controls
 
 from __future__ import annotations
 
+import itertools
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -264,10 +265,12 @@ def draw_learning_curves(curves: dict[str, list], reference: dict[str, Any] | No
     fig.set_size_inches(8.0, 4.0)
     ax = fig.subplots()
     colors = {}
-    palette = iter(["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"])
+    palette = itertools.cycle(["tab:blue", "tab:orange", "tab:red", "tab:green", "tab:purple"])
     for source, alpha, width in ((reference or {}, 0.25, 1.0), (curves, 0.9, 1.8)):
         for algo, runs in source.get("curves", source).items() if source else []:
-            color = colors.setdefault(algo, next(palette))
+            if algo not in colors:  # one colour per algorithm, live and reference alike
+                colors[algo] = next(palette)
+            color = colors[algo]
             for i, (steps, returns) in enumerate(runs):
                 label = (
                     algo
