@@ -59,7 +59,7 @@ class Config:
     buffer_size: int = 200_000  # replay memory capacity
     batch_size: int = 256  # transitions per gradient step
     learning_starts: int = 200  # uniformly random actions before the first update
-    train_every: int = 2  # env steps between gradient steps
+    train_every: int = 1  # env steps between gradient steps
     alpha: float = 1.0  # entropy temperature (eq. 1.22's beta): its start value if auto_alpha
     auto_alpha: bool = True  # adjust alpha so the entropy tracks target_entropy (False: fixed)
     target_entropy: float | None = None  # None: -action_dim (nats)
