@@ -254,6 +254,7 @@ def train(
         memory = FlatReplay(c.buffer_size, obs_dim, action_dim, streams.integer())
         rng = streams.generator()  # exploration noise and warm-up actions
         updates = 0
+        kept_modules = [actor, critic]  # the critic is kept with its actor (lecture 5's Q plots)
         policy = ScaledPolicy(actor, low, high)
         try:
             obs, _ = env.reset(seed=seed)
@@ -278,12 +279,14 @@ def train(
                     polyak_update(lagged, online, c.tau)  # eq. 5.4's lagged networks follow
                     if updates % 200 == 1:  # a diagnostics sample every 200 updates
                         monitor.log(step, critic_loss=float(losses[0]), actor_loss=float(losses[1]))
-                if (trained or step % 1000 == 0) and monitor.after_update(step, policy, [actor]):
+                if (trained or step % 1000 == 0) and monitor.after_update(
+                    step, policy, kept_modules
+                ):
                     break
-            kept = monitor.finish(step, policy, [actor])
+            kept = monitor.finish(step, policy, kept_modules)
         finally:
             env.close()
-    saved = checkpoint("ddpg", c, actor, obs_dim, action_dim, low, high)
+    saved = checkpoint("ddpg", c, actor, obs_dim, action_dim, low, high, critic)
     return TrainResult(policy, config=c, algo="ddpg", checkpoint=saved, **kept)
 
 
@@ -310,8 +313,11 @@ def update(actor, critic, actor_target, critic_target, optimizer, batch, gamma: 
     return loss_q.detach(), loss_pi.detach()
 
 
-def checkpoint(algo, c, actor, obs_dim, action_dim, low, high) -> dict:
+def checkpoint(algo, c, actor, obs_dim, action_dim, low, high, critic) -> dict:
+    """What ``TrainResult.save`` writes: the actor (the policy) and, for analysis, its critic."""
     return {
+        "critic_state_dict": critic.state_dict(),
+        "critic_heads": critic.heads,
         "algo": algo,
         "config": dataclasses.asdict(c),
         "dims": [obs_dim, action_dim],

@@ -197,6 +197,7 @@ def train(
         memory = FlatReplay(c.buffer_size, obs_dim, action_dim, streams.integer())
         rng = streams.generator()  # warm-up actions
         updates = 0
+        kept_modules = [actor, critic]  # the critic is kept with its actor (lecture 5's Q plots)
         policy = ScaledPolicy(actor.deterministic, low, high)
         try:
             obs, _ = env.reset(seed=seed)
@@ -225,12 +226,14 @@ def train(
                         monitor.log(
                             step, **{k: float(v) for k, v in zip(names, stats, strict=True)}
                         )
-                if (trained or step % 1000 == 0) and monitor.after_update(step, policy, [actor]):
+                if (trained or step % 1000 == 0) and monitor.after_update(
+                    step, policy, kept_modules
+                ):
                     break
-            kept = monitor.finish(step, policy, [actor])
+            kept = monitor.finish(step, policy, kept_modules)
         finally:
             env.close()
-    saved = checkpoint("sac", c, actor, obs_dim, action_dim, low, high)
+    saved = checkpoint("sac", c, actor, obs_dim, action_dim, low, high, critic)
     return TrainResult(policy, config=c, algo="sac", checkpoint=saved, **kept)
 
 

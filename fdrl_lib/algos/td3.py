@@ -130,6 +130,7 @@ def train(
         lagged = [*actor_target.parameters(), *critic_target.parameters()]
         memory = FlatReplay(c.buffer_size, obs_dim, action_dim, streams.integer())
         rng = streams.generator()  # exploration noise and warm-up actions
+        kept_modules = [actor, critic]  # the critic is kept with its actor (lecture 5's Q plots)
         policy = ScaledPolicy(actor, low, high)
         updates = 0
         try:
@@ -156,12 +157,14 @@ def train(
                         polyak_update(lagged, online, c.tau)
                     if updates % 200 == 1:  # a diagnostics sample every 200 updates
                         monitor.log(step, critic_loss=float(losses))
-                if (trained or step % 1000 == 0) and monitor.after_update(step, policy, [actor]):
+                if (trained or step % 1000 == 0) and monitor.after_update(
+                    step, policy, kept_modules
+                ):
                     break
-            kept = monitor.finish(step, policy, [actor])
+            kept = monitor.finish(step, policy, kept_modules)
         finally:
             env.close()
-    saved = checkpoint("td3", c, actor, obs_dim, action_dim, low, high)
+    saved = checkpoint("td3", c, actor, obs_dim, action_dim, low, high, critic)
     return TrainResult(policy, config=c, algo="td3", checkpoint=saved, **kept)
 
 
