@@ -132,3 +132,40 @@ class StackFrames:
                 self.frames.append(obs)
         self.frames.append(obs)
         return np.stack(self.frames, axis=0)
+
+
+def make_vec_env(
+    env: str | Callable[[], gym.Env], num_envs: int = 8, seed: int = 0, **kwargs: Any
+) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of ``env`` stepped together: Gymnasium's ``SyncVectorEnv``.
+
+    - Same-step autoreset: when env i's episode ends at a step, the step returns the observation
+      of its *next* episode's reset, and the ended episode's real last observation is in
+      ``infos["final_obs"][i]`` (``infos["_final_obs"]`` masks which envs ended). A truncated
+      step bootstraps from that final observation, never from the reset one.
+    - Env i is seeded ``seed + i`` (its resets and its action and observation spaces), exactly as
+      ``make_env(env, seed=seed + i)``; the batched action space is seeded ``seed``.
+    - Finished episodes' returns and lengths are in ``infos["episode"]`` (``"r"``, ``"l"``,
+      masked by ``infos["_episode"]``), from Gymnasium's vector ``RecordEpisodeStatistics``.
+
+    ``env`` is a Gymnasium id or a zero-argument factory returning a fresh env each call;
+    ``kwargs`` go to :func:`make_env` (``gym.make`` keywords, ``frame_stack``).
+    """
+    if isinstance(env, gym.Env) or not (isinstance(env, str) or callable(env)):
+        raise ValueError(
+            f"make_vec_env needs a Gymnasium id or a zero-argument env factory (it makes "
+            f"num_envs copies), got {env!r}"
+        )
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+
+    def factory(i: int) -> Callable[[], gym.Env]:
+        return lambda: make_env(env, seed=int(seed) + i, **kwargs)
+
+    venv = gym.vector.SyncVectorEnv(
+        [factory(i) for i in range(int(num_envs))],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    venv.action_space.seed(int(seed))
+    venv.observation_space.seed(int(seed))
+    return gym.wrappers.vector.RecordEpisodeStatistics(venv)

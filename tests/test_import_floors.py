@@ -27,7 +27,9 @@ FLOORS = {
     "grading": 3,
     "slides": 3,
     "slides_assets": 3,
+    "sweep": 3,
     "cli": 4,
+    "doctor": 4,
 }
 
 
