@@ -9,6 +9,7 @@ import torch
 
 from fdrl_lib import evaluate
 from fdrl_lib.algos import ddpg
+from fdrl_lib.nn import DeterministicActor, QCritic
 
 
 def _tiny(**overrides) -> ddpg.Config:
@@ -50,54 +51,43 @@ def test_ddpg_target_bootstraps_unless_terminated():
 
 
 def test_a_truncated_step_is_stored_as_not_terminated_so_it_bootstraps():
-    memory = ddpg.FlatReplay(4, obs_dim=2, action_dim=1, seed=0)
-    memory.add(np.ones(2), np.array([0.5]), -1.0, 2 * np.ones(2), terminated=False)
-    obs, action, reward, next_obs, terminated = memory.sample(3)
+    memory = ddpg.replay_memory(ddpg.Config(buffer_size=4), obs_dim=2, action_dim=1, seed=0)
+    memory.add(np.ones(2), np.array([0.5]), -1.0, 2 * np.ones(2), False, truncated=True)
+    obs, action, reward, next_obs, terminated = ddpg.sample(memory, 3)
     assert obs.shape == (3, 2) and action.shape == (3, 1) and reward.shape == (3,)
     torch.testing.assert_close(next_obs, torch.full((3, 2), 2.0))
     assert float(action[0, 0]) == 0.5 and float(reward[0]) == -1.0
     assert terminated.tolist() == [0.0, 0.0, 0.0]
 
 
-def test_critic_loss_is_the_mean_squared_error_summed_over_heads():
-    q = torch.tensor([[1.0, 2.0], [0.0, 4.0]], requires_grad=True)  # (heads, B)
+def test_critic_loss_is_the_mean_squared_error_and_the_target_is_a_label():
+    q = torch.tensor([1.0, 4.0], requires_grad=True)
     y = torch.tensor([2.0, 2.0], requires_grad=True)
     loss = ddpg.critic_loss(q, y)
-    torch.testing.assert_close(loss, torch.tensor((1.0 + 0.0) / 2 + (4.0 + 4.0) / 2))
+    torch.testing.assert_close(loss, torch.tensor((1.0 + 4.0) / 2))
     loss.backward()
     assert y.grad is None  # the target is a label
+    torch.testing.assert_close(q.grad, torch.tensor([-1.0, 2.0]))  # 2 (q - y) / B
 
 
 def test_actor_loss_climbs_q_through_the_action_and_leaves_the_critic_alone():
-    actor = ddpg.DeterministicActor(3, 1)
-    critic = ddpg.CriticEnsemble(3, 1, heads=1)
+    actor, critic = DeterministicActor(3, 1, (64, 64)), QCritic(3, 1, (64, 64))
     obs = torch.randn(64, 3)
-    loss = ddpg.actor_loss(critic(obs, actor(obs), detached=True)[0])
+    with ddpg.frozen(critic):
+        loss = ddpg.actor_loss(critic(obs, actor(obs)))
     loss.backward()
     assert all(p.grad is None for p in critic.parameters())
     assert all(p.grad is not None for p in actor.parameters())
+    assert all(p.requires_grad for p in critic.parameters())  # unfrozen afterwards
     # eq. 5.3 by the chain rule: dL/da = -dQ/da / B for each sample
     action = actor(obs).detach().requires_grad_(True)
-    ddpg.actor_loss(critic(obs, action)[0]).backward()
-    q_grad = torch.autograd.grad(critic(obs, action)[0].sum(), action)[0]
+    ddpg.actor_loss(critic(obs, action)).backward()
+    q_grad = torch.autograd.grad(critic(obs, action).sum(), action)[0]
     torch.testing.assert_close(action.grad, -q_grad / 64)
 
 
-def test_critic_ensemble_heads_are_independent_mlps():
-    critic = ddpg.CriticEnsemble(3, 2, hidden=(5, 4), heads=2)
-    obs, action = torch.randn(7, 3), torch.randn(7, 2)
-    q = critic(obs, action)
-    assert q.shape == (2, 7)
-    for head in range(2):
-        x = torch.cat([obs, action], -1)
-        for i, (w, b) in enumerate(zip(critic.weights, critic.biases, strict=True)):
-            x = x @ w[head] + b[head]
-            x = x.relu() if i < 2 else x
-        torch.testing.assert_close(q[head], x.squeeze(-1))
-
-
 def test_an_update_leaves_the_target_networks_untouched():
-    actor, critic = ddpg.DeterministicActor(3, 1), ddpg.CriticEnsemble(3, 1, heads=1)
+    actor, critic = DeterministicActor(3, 1, (64, 64)), QCritic(3, 1, (64, 64))
     actor_target, critic_target = ddpg.make_target(actor), ddpg.make_target(critic)
     before = [p.clone() for p in [*actor_target.parameters(), *critic_target.parameters()]]
     optimizer = torch.optim.Adam([*actor.parameters(), *critic.parameters()], lr=0.1)

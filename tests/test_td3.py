@@ -6,6 +6,7 @@ import torch
 
 from fdrl_lib import evaluate
 from fdrl_lib.algos import ddpg, td3
+from fdrl_lib.nn import DeterministicActor, TwinQCritic
 
 
 def _tiny(**overrides) -> td3.Config:
@@ -29,7 +30,7 @@ def test_target_smoothing_clips_the_noise_and_then_the_action():
 
 
 def _parts():
-    actor, critic = ddpg.DeterministicActor(3, 1), ddpg.CriticEnsemble(3, 1, heads=2)
+    actor, critic = DeterministicActor(3, 1, (64, 64)), TwinQCritic(3, 1, (64, 64))
     optimizer = torch.optim.Adam([*actor.parameters(), *critic.parameters()], lr=0.1)
     batch = (torch.randn(8, 3), torch.rand(8, 1), torch.randn(8), torch.randn(8, 3), torch.zeros(8))
     return actor, critic, ddpg.make_target(actor), ddpg.make_target(critic), optimizer, batch

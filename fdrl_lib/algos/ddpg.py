@@ -5,17 +5,16 @@ target built from lagged target networks (eq. 5.4) that follow the online ones b
 averaging, and the policy update through Q (eq. 5.3), all on minibatches from a replay memory.
 
 Speed on a CPU: with [64, 64] networks a gradient step costs mostly fixed per-operation overhead,
-not arithmetic. So the critic is a batched ensemble (one ``baddbmm`` per layer for all its
-heads; TD3 and SAC use two heads), the critic and actor losses go through one backward pass and
-one fused Adam step (the actor sees the critic's weights detached, so its loss moves only the
-actor), the target networks follow by one ``torch._foreach_lerp_``, and replay is one flat table
-sampled with one indexing operation.
+not arithmetic. So the critic and actor losses go through one backward pass and one fused Adam
+step (the critic is :func:`frozen` while the actor's loss is built, so that loss moves only the
+actor), the target networks follow by one ``torch._foreach_lerp_``, and TD3's and SAC's twin
+critics are ``nn.TwinQCritic``, both in one batched pass. Networks and replay are the shared ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -23,8 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from fdrl_lib.buffers import ReplayBuffer
 from fdrl_lib.envs import EnvLike, make_env
-from fdrl_lib.nn import mlp
+from fdrl_lib.nn import DeterministicActor, QCritic
 from fdrl_lib.training import (
     EvalSettings,
     Monitor,
@@ -52,7 +52,7 @@ class Config:
     torch_threads: int = 1  # small networks run fastest on one thread
     eval_every: int = 1_000  # env steps between evaluations; the best-evaluated policy is kept
     eval_episodes: int = 10  # episodes per evaluation
-    target_return: float | None = None  # stop at this evaluation return (None: the env's own)
+    target_return: float | None = -160.0  # stop here: a margin over the -200 bar (fresh episodes)
     stop_at_target: bool = True  # False: use the whole budget (still keeping the best policy)
 
     def __post_init__(self) -> None:
@@ -96,12 +96,11 @@ def ddpg_target(
 
 
 def critic_loss(q_value: torch.Tensor, q_target: torch.Tensor) -> torch.Tensor:
-    """Eq. 5.2: mean squared Bellman error, summed over critic heads.
+    """Eq. 5.2: the mean squared Bellman error ``mean_t (Q_phi(s_t, a_t) - Q_hat_t)^2``.
 
-    ``q_value`` (B,) or (heads, B); ``q_target`` (B,) is a label (no gradient flows into it).
+    ``q_value`` (B,); ``q_target`` (B,) is a label (no gradient flows into it).
     """
-    error = q_value - q_target.detach()
-    return error.square().mean(-1).sum()
+    return (q_value - q_target.detach()).square().mean()
 
 
 def actor_loss(q_value: torch.Tensor) -> torch.Tensor:
@@ -109,51 +108,15 @@ def actor_loss(q_value: torch.Tensor) -> torch.Tensor:
     return -q_value.mean()
 
 
-# ---------------------------------------------------------------------------- networks
-class CriticEnsemble(nn.Module):
-    """``heads`` independent critics ``Q_i(s, a)`` evaluated in one batched pass: ``(heads, B)``.
-
-    Each layer is one ``baddbmm`` on weights ``(heads, in, out)``, so two critics cost about as
-    much as one. ``detached=True`` uses the weights without gradient: the actor's loss then
-    moves only the actor, while it still differentiates through ``a``.
-    """
-
-    # TODO(shared): fdrl_lib.nn.TwinQCritic was not in main yet; this batched form is the speed.
-    def __init__(self, obs_dim: int, action_dim: int, hidden=(64, 64), heads: int = 2) -> None:
-        super().__init__()
-        sizes = [obs_dim + action_dim, *hidden, 1]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-            bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
-            self.weights.append(
-                nn.Parameter(torch.empty(heads, fan_in, fan_out).uniform_(-bound, bound))
-            )
-            self.biases.append(nn.Parameter(torch.empty(heads, 1, fan_out).uniform_(-bound, bound)))
-        self.heads = heads
-
-    def forward(self, obs: torch.Tensor, action: torch.Tensor, detached: bool = False):
-        x = torch.cat([obs, action], -1).expand(self.heads, -1, -1)  # (heads, B, obs+act)
-        last = len(self.weights) - 1
-        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            if detached:
-                weight, bias = weight.detach(), bias.detach()
-            x = torch.baddbmm(bias, x, weight)  # (heads, B, out)
-            if i < last:
-                x = x.relu()
-        return x.squeeze(-1)  # (heads, B)
-
-
-class DeterministicActor(nn.Module):
-    """``a = pi_theta(s) = tanh(MLP(s))`` in ``[-1, 1]^action_dim`` (the env's range, rescaled)."""
-
-    # TODO(shared): fdrl_lib.nn.DeterministicActor was not in main yet.
-    def __init__(self, obs_dim: int, action_dim: int, hidden=(64, 64)) -> None:
-        super().__init__()
-        self.net = mlp([obs_dim, *hidden, action_dim], output_activation=nn.Tanh)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs)
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """Build the actor's loss through ``module`` with its weights out of the graph: the gradient
+    still flows through the action into the actor, never into the critic (eq. 5.3)."""
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        module.requires_grad_(True)
 
 
 class ScaledPolicy:
@@ -174,37 +137,19 @@ class ScaledPolicy:
         return self.to_env(self.normalized(obs))
 
 
-# ------------------------------------------------------------------------------- replay
-class FlatReplay:
-    """Replay memory of continuous-action transitions as one flat float table ``(N, D)``.
+def replay_memory(c, obs_dim: int, action_dim: int, seed: int) -> ReplayBuffer:
+    """The shared replay memory, storing actions in ``[-1, 1]`` (the actor's range)."""
+    return ReplayBuffer(c.buffer_size, (obs_dim,), gamma=c.gamma, seed=seed,
+                        action_shape=(action_dim,), action_dtype=np.float32)  # fmt: skip
 
-    A row is ``[obs, action, reward, next_obs, terminated]``; sampling a minibatch is one
-    indexing operation, and :meth:`sample` returns views into the sampled rows.
-    """
 
-    # TODO(shared): the shared ReplayBuffer stores int actions only (continuous ones pending).
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int, seed: int) -> None:
-        self.obs_dim, self.action_dim = obs_dim, action_dim
-        width = 2 * obs_dim + action_dim + 2
-        self.table = np.zeros((capacity, width), dtype=np.float32)  # (N, D)
-        self.tensor = torch.from_numpy(self.table)  # the same memory, seen by torch
-        self.capacity, self.size, self.position = capacity, 0, 0
-        self.generator = torch.Generator().manual_seed(seed)
+def sample(memory: ReplayBuffer, batch_size: int) -> tuple[torch.Tensor, ...]:
+    """``(obs, action, reward, next_obs, terminated)`` tensors, each ``(B, ...)``."""
+    batch = memory.sample(batch_size)
+    return tuple(torch.from_numpy(batch[k]) for k in BATCH_FIELDS)
 
-    def add(self, obs, action, reward: float, next_obs, terminated: bool) -> None:
-        """Record one step; ``truncated`` is not stored: a time-limit cut still bootstraps."""
-        row, o, a = self.table[self.position], self.obs_dim, self.action_dim
-        row[:o], row[o : o + a], row[o + a] = obs, action, reward
-        row[o + a + 1 : 2 * o + a + 1], row[-1] = next_obs, terminated
-        self.position = (self.position + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
 
-    def sample(self, batch_size: int) -> tuple[torch.Tensor, ...]:
-        """``(obs, action, reward, next_obs, terminated)``, each ``(B, ...)``, drawn uniformly."""
-        index = torch.randint(self.size, (batch_size,), generator=self.generator)
-        rows = self.tensor[index]  # (B, D)
-        o, a = self.obs_dim, self.action_dim
-        return rows[:, :o], rows[:, o : o + a], rows[:, o + a], rows[:, o + a + 1 : -1], rows[:, -1]
+BATCH_FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
 
 
 def check_box_env(env: gym.Env, algo: str) -> tuple[int, int, np.ndarray, np.ndarray]:
@@ -241,8 +186,8 @@ def train(
             "ddpg", env_arg, c.total_steps, EvalSettings.of(c),
             seed=seed, callback=callback, progress=progress,
         )  # fmt: skip
-        actor = DeterministicActor(obs_dim, action_dim, c.hidden)
-        critic = CriticEnsemble(obs_dim, action_dim, c.hidden, heads=1)
+        actor = DeterministicActor(obs_dim, action_dim, c.hidden)  # actions in [-1, 1]
+        critic = QCritic(obs_dim, action_dim, c.hidden)
         actor_target, critic_target = make_target(actor), make_target(critic)
         optimizer = torch.optim.Adam(
             [{"params": actor.parameters(), "lr": c.actor_lr},
@@ -251,7 +196,7 @@ def train(
         )  # fmt: skip
         online = [*actor.parameters(), *critic.parameters()]
         lagged = [*actor_target.parameters(), *critic_target.parameters()]
-        memory = FlatReplay(c.buffer_size, obs_dim, action_dim, streams.integer())
+        memory = replay_memory(c, obs_dim, action_dim, streams.integer())
         rng = streams.generator()  # exploration noise and warm-up actions
         updates = 0
         kept_modules = [actor, critic]  # the critic is kept with its actor (lecture 5's Q plots)
@@ -266,7 +211,7 @@ def train(
                     noise = c.noise_std * rng.standard_normal(action_dim)
                     action = np.clip(policy.normalized(obs) + noise, -1.0, 1.0)
                 next_obs, reward, terminated, truncated, _ = env.step(policy.to_env(action))
-                memory.add(obs, action, reward, next_obs, terminated)
+                memory.add(obs, action, reward, next_obs, terminated, truncated)
                 monitor.track(reward, terminated or truncated, step)
                 obs = next_obs  # easy to forget: else the agent acts on a stale state
                 if terminated or truncated:
@@ -275,7 +220,7 @@ def train(
                 if trained:
                     updates += 1
                     losses = update(actor, critic, actor_target, critic_target, optimizer,
-                                    memory.sample(c.batch_size), c.gamma)  # fmt: skip
+                                    sample(memory, c.batch_size), c.gamma)  # fmt: skip
                     polyak_update(lagged, online, c.tau)  # eq. 5.4's lagged networks follow
                     if updates % 200 == 1:  # a diagnostics sample every 200 updates
                         monitor.log(step, critic_loss=float(losses[0]), actor_loss=float(losses[1]))
@@ -303,10 +248,11 @@ def update(actor, critic, actor_target, critic_target, optimizer, batch, gamma: 
     """One gradient step on eqs. 5.2 and 5.3 together (one backward pass, one Adam step)."""
     obs, action, reward, next_obs, terminated = batch
     with torch.no_grad():  # the target is a label: no gradient into the lagged networks
-        next_q = critic_target(next_obs, actor_target(next_obs))[0]  # Q_phi'(s', pi_theta'(s'))
+        next_q = critic_target(next_obs, actor_target(next_obs))  # Q_phi'(s', pi_theta'(s'))
         q_target = ddpg_target(reward, terminated, gamma, next_q)
     loss_q = critic_loss(critic(obs, action), q_target)  # eq. 5.2
-    loss_pi = actor_loss(critic(obs, actor(obs), detached=True)[0])  # eq. 5.3, moves the actor only
+    with frozen(critic):  # eq. 5.3: the gradient reaches the actor through a, not the critic
+        loss_pi = actor_loss(critic(obs, actor(obs)))
     optimizer.zero_grad(set_to_none=True)
     (loss_q + loss_pi).backward()
     optimizer.step()
@@ -317,7 +263,6 @@ def checkpoint(algo, c, actor, obs_dim, action_dim, low, high, critic) -> dict:
     """What ``TrainResult.save`` writes: the actor (the policy) and, for analysis, its critic."""
     return {
         "critic_state_dict": critic.state_dict(),
-        "critic_heads": critic.heads,
         "algo": algo,
         "config": dataclasses.asdict(c),
         "dims": [obs_dim, action_dim],

@@ -25,17 +25,18 @@ import torch
 from torch import nn
 
 from fdrl_lib.algos.ddpg import (
-    CriticEnsemble,
-    FlatReplay,
     ScaledPolicy,
     check_box_env,
     checkpoint,
     critic_loss,
+    frozen,
     make_target,
     polyak_update,
+    replay_memory,
+    sample,
 )
 from fdrl_lib.envs import EnvLike, make_env
-from fdrl_lib.nn import mlp
+from fdrl_lib.nn import GaussianActorBody, TwinQCritic
 from fdrl_lib.training import (
     EvalSettings,
     Monitor,
@@ -66,7 +67,7 @@ class Config:
     torch_threads: int = 1  # small networks run fastest on one thread
     eval_every: int = 1_000  # env steps between evaluations; the best-evaluated policy is kept
     eval_episodes: int = 10  # episodes per evaluation
-    target_return: float | None = None  # stop at this evaluation return (None: the env's own)
+    target_return: float | None = -160.0  # stop here: a margin over the -200 bar (fresh episodes)
     stop_at_target: bool = True  # False: use the whole budget (still keeping the best policy)
 
     def __post_init__(self) -> None:
@@ -142,17 +143,12 @@ def temperature_loss(
 
 
 # ---------------------------------------------------------------------------- the actor
-class SquashedGaussianActor(nn.Module):
-    """``pi_theta(a | s)``: ``u ~ N(mu(s), sigma(s)^2)``, ``a = tanh(u)`` in ``[-1, 1]``."""
+class SquashedGaussianActor(GaussianActorBody):
+    """``pi_theta(a | s)``: ``u ~ N(mu(s), sigma(s)^2)``, ``a = tanh(u)`` in ``[-1, 1]``.
 
-    # TODO(shared): the shared SAC actor body was not in main yet.
-    def __init__(self, obs_dim: int, action_dim: int, hidden=(64, 64)) -> None:
-        super().__init__()
-        self.net = mlp([obs_dim, *hidden, 2 * action_dim])  # mean and log std
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.net(obs).chunk(2, dim=-1)
-        return mean, log_std.clamp(-20.0, 2.0)  # (B, action_dim) each
+    The shared body gives ``(mean, log_std)``; sampling, squashing and the log-probability
+    correction are this lecture's.
+    """
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised action ``tanh(mean + std * eps)`` and its log-probability ``(B,)``."""
@@ -188,13 +184,13 @@ def train(
             seed=seed, callback=callback, progress=progress,
         )  # fmt: skip
         actor = SquashedGaussianActor(obs_dim, action_dim, c.hidden)
-        critic = CriticEnsemble(obs_dim, action_dim, c.hidden, heads=2)  # twin soft Q
+        critic = TwinQCritic(obs_dim, action_dim, c.hidden)  # twin soft Q, one batched pass
         critic_target = make_target(critic)
         log_alpha = torch.tensor(math.log(c.alpha), requires_grad=c.auto_alpha)
         params = [*actor.parameters(), *critic.parameters()] + ([log_alpha] if c.auto_alpha else [])
         optimizer = torch.optim.Adam(params, lr=c.lr, fused=True)
         online, lagged = list(critic.parameters()), list(critic_target.parameters())
-        memory = FlatReplay(c.buffer_size, obs_dim, action_dim, streams.integer())
+        memory = replay_memory(c, obs_dim, action_dim, streams.integer())
         rng = streams.generator()  # warm-up actions
         updates = 0
         kept_modules = [actor, critic]  # the critic is kept with its actor (lecture 5's Q plots)
@@ -209,7 +205,7 @@ def train(
                         action = actor.sample(torch.as_tensor(obs, dtype=torch.float32)[None])
                     action = action[0][0].numpy()
                 next_obs, reward, terminated, truncated, _ = env.step(policy.to_env(action))
-                memory.add(obs, action, reward, next_obs, terminated)
+                memory.add(obs, action, reward, next_obs, terminated, truncated)
                 monitor.track(reward, terminated or truncated, step)
                 obs = next_obs  # easy to forget: else the agent acts on a stale state
                 if terminated or truncated:
@@ -217,7 +213,7 @@ def train(
                 trained = step > c.learning_starts and step % c.train_every == 0
                 if trained:
                     updates += 1
-                    batch = memory.sample(c.batch_size)
+                    batch = sample(memory, c.batch_size)
                     stats = update(actor, critic, critic_target, log_alpha, optimizer, batch,
                                    c.gamma, target_entropy)  # fmt: skip
                     polyak_update(lagged, online, c.tau)
@@ -244,14 +240,14 @@ def update(actor, critic, critic_target, log_alpha, optimizer, batch, gamma, tar
     alpha = log_alpha.detach().exp()
     with torch.no_grad():  # the target is a label: no gradient into the lagged critics
         next_action, next_log_prob = actor.sample(next_obs)  # a' ~ pi(.|s'), fresh
-        next_q = critic_target(next_obs, next_action)  # (2, B)
-        q_target = soft_q_target(
-            reward, terminated, gamma, next_q[0], next_q[1], next_log_prob, alpha
-        )
-    loss_q = critic_loss(critic(obs, action), q_target)  # eq. 5.5 as a regression
+        next_q1, next_q2 = critic_target(next_obs, next_action)  # (B,) each
+        q_target = soft_q_target(reward, terminated, gamma, next_q1, next_q2, next_log_prob, alpha)
+    q1, q2 = critic(obs, action)
+    loss_q = critic_loss(q1, q_target) + critic_loss(q2, q_target)  # eq. 5.5 as a regression
     new_action, log_prob = actor.sample(obs)
-    q_new = critic(obs, new_action, detached=True)  # critics' weights detached: moves the actor
-    loss_pi = sac_actor_loss(q_new[0], q_new[1], log_prob, alpha)  # eq. 5.6
+    with frozen(critic):  # the critics stay out of the actor's loss: it moves the actor only
+        q1_new, q2_new = critic(obs, new_action)
+    loss_pi = sac_actor_loss(q1_new, q2_new, log_prob, alpha)  # eq. 5.6
     loss = loss_q + loss_pi
     if log_alpha.requires_grad:
         loss = loss + temperature_loss(log_alpha, log_prob, target_entropy)

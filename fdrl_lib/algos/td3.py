@@ -17,19 +17,20 @@ import numpy as np
 import torch
 
 from fdrl_lib.algos.ddpg import (
-    CriticEnsemble,
-    DeterministicActor,
-    FlatReplay,
     ScaledPolicy,
     actor_loss,
     check_box_env,
     checkpoint,
     critic_loss,
+    frozen,
     load_deterministic,
     make_target,
     polyak_update,
+    replay_memory,
+    sample,
 )
 from fdrl_lib.envs import EnvLike, make_env
+from fdrl_lib.nn import DeterministicActor, TwinQCritic
 from fdrl_lib.training import (
     EvalSettings,
     Monitor,
@@ -58,7 +59,7 @@ class Config:
     torch_threads: int = 1  # small networks run fastest on one thread
     eval_every: int = 1_000  # env steps between evaluations; the best-evaluated policy is kept
     eval_episodes: int = 10  # episodes per evaluation
-    target_return: float | None = None  # stop at this evaluation return (None: the env's own)
+    target_return: float | None = -160.0  # stop here: a margin over the -200 bar (fresh episodes)
     stop_at_target: bool = True  # False: use the whole budget (still keeping the best policy)
 
     def __post_init__(self) -> None:
@@ -118,8 +119,8 @@ def train(
             "td3", env_arg, c.total_steps, EvalSettings.of(c),
             seed=seed, callback=callback, progress=progress,
         )  # fmt: skip
-        actor = DeterministicActor(obs_dim, action_dim, c.hidden)
-        critic = CriticEnsemble(obs_dim, action_dim, c.hidden, heads=2)  # twin critics
+        actor = DeterministicActor(obs_dim, action_dim, c.hidden)  # actions in [-1, 1]
+        critic = TwinQCritic(obs_dim, action_dim, c.hidden)  # (1) twin critics, one batched pass
         actor_target, critic_target = make_target(actor), make_target(critic)
         optimizer = torch.optim.Adam(
             [{"params": actor.parameters(), "lr": c.actor_lr},
@@ -128,7 +129,7 @@ def train(
         )  # fmt: skip
         online = [*actor.parameters(), *critic.parameters()]
         lagged = [*actor_target.parameters(), *critic_target.parameters()]
-        memory = FlatReplay(c.buffer_size, obs_dim, action_dim, streams.integer())
+        memory = replay_memory(c, obs_dim, action_dim, streams.integer())
         rng = streams.generator()  # exploration noise and warm-up actions
         kept_modules = [actor, critic]  # the critic is kept with its actor (lecture 5's Q plots)
         policy = ScaledPolicy(actor, low, high)
@@ -142,7 +143,7 @@ def train(
                     noise = c.noise_std * rng.standard_normal(action_dim)
                     action = np.clip(policy.normalized(obs) + noise, -1.0, 1.0)
                 next_obs, reward, terminated, truncated, _ = env.step(policy.to_env(action))
-                memory.add(obs, action, reward, next_obs, terminated)
+                memory.add(obs, action, reward, next_obs, terminated, truncated)
                 monitor.track(reward, terminated or truncated, step)
                 obs = next_obs  # easy to forget: else the agent acts on a stale state
                 if terminated or truncated:
@@ -152,7 +153,7 @@ def train(
                     updates += 1
                     with_actor = updates % c.policy_delay == 0  # (3) delayed updates
                     losses = update(actor, critic, actor_target, critic_target, optimizer,
-                                    memory.sample(c.batch_size), c, with_actor)  # fmt: skip
+                                    sample(memory, c.batch_size), c, with_actor)  # fmt: skip
                     if with_actor:
                         polyak_update(lagged, online, c.tau)
                     if updates % 200 == 1:  # a diagnostics sample every 200 updates
@@ -174,12 +175,14 @@ def update(actor, critic, actor_target, critic_target, optimizer, batch, c: Conf
     with torch.no_grad():  # the target is a label: no gradient into the lagged networks
         noise = c.target_noise * torch.randn_like(action)
         next_action = smoothed_target_action(actor_target(next_obs), noise, c.target_noise_clip)
-        next_q = critic_target(next_obs, next_action)  # (2, B)
-        q_target = clipped_double_q_target(reward, terminated, c.gamma, next_q[0], next_q[1])
-    loss_q = critic_loss(critic(obs, action), q_target)  # both critics regress on the same y
+        next_q1, next_q2 = critic_target(next_obs, next_action)  # (B,) each
+        q_target = clipped_double_q_target(reward, terminated, c.gamma, next_q1, next_q2)
+    q1, q2 = critic(obs, action)
+    loss_q = critic_loss(q1, q_target) + critic_loss(q2, q_target)  # both regress on the same y
     loss = loss_q
-    if with_actor:  # eq. 5.3 through the first critic; its weights detached: moves the actor only
-        loss = loss_q + actor_loss(critic(obs, actor(obs), detached=True)[0])
+    if with_actor:  # eq. 5.3 through the first critic, frozen: the loss moves the actor only
+        with frozen(critic):
+            loss = loss_q + actor_loss(critic(obs, actor(obs))[0])
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

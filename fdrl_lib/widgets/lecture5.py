@@ -281,12 +281,12 @@ def draw_curves(curves, reference=None, fig: Figure | None = None, threshold: fl
 
 # ---------------------------------------------------------------- Q overestimation
 def critic_of(result) -> Any:
-    """The critic kept with ``result.policy`` (DDPG/TD3/SAC checkpoints carry it)."""
-    from fdrl_lib.algos.ddpg import CriticEnsemble
+    """The critic kept with ``result.policy`` (DDPG: one ``QCritic``; TD3, SAC: ``TwinQCritic``)."""
+    from fdrl_lib.nn import QCritic, TwinQCritic
 
     obs_dim, action_dim = result.checkpoint["dims"]
-    critic = CriticEnsemble(obs_dim, action_dim, result.config.hidden,
-                            heads=result.checkpoint["critic_heads"])  # fmt: skip
+    kind = QCritic if result.algo == "ddpg" else TwinQCritic
+    critic = kind(obs_dim, action_dim, result.config.hidden)
     critic.load_state_dict(result.checkpoint["critic_state_dict"])
     return critic
 
@@ -329,8 +329,8 @@ def q_overestimation(
             obs_t = torch.as_tensor(np.array(observations[t]), dtype=torch.float32)[None]
             action_t = torch.as_tensor(np.array(actions[t]), dtype=torch.float32)[None]
             with torch.no_grad():
-                q = critic(obs_t, action_t)[:, 0]  # (heads,)
-            estimates.append(float(q.min()))
+                q = critic(obs_t, action_t)  # (1,), or a pair for twin critics
+            estimates.append(float(torch.minimum(*q) if isinstance(q, tuple) else q[0]))
             truths.append(returns[t])
     env.close()
     estimates, truths = np.array(estimates), np.array(truths)
