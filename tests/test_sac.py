@@ -108,7 +108,9 @@ def test_actor_loss_minimiser_is_lecture_ones_soft_optimal_policy():
     np.testing.assert_allclose(logits.softmax(-1).detach().numpy(), expected, atol=1e-3)
     # and sac_actor_loss is that expectation, sampled: one sample per action, weighted
     sampled = sac.sac_actor_loss(q, q, logits.log_softmax(-1).detach(), alpha)
-    assert float(sampled) == pytest.approx(float((alpha * logits.log_softmax(-1) - q).mean()))
+    assert float(sampled) == pytest.approx(
+        float((alpha * logits.log_softmax(-1) - q).mean().detach())
+    )
 
 
 def test_actor_samples_lie_in_the_unit_box_with_their_log_prob():
