@@ -134,6 +134,9 @@ SB3_PEERS: dict[tuple[str, str], tuple[str, dict]] = {
             policy_kwargs=dict(net_arch=[256, 256]),
         ),
     ),
+    # rl-baselines3-zoo hyperparams/a2c.yml, CartPole-v1 (n_timesteps 5e5): 8 envs, no entropy
+    # bonus, SB3's defaults otherwise (n_steps 5, lr 7e-4 RMSprop, gae_lambda 1, vf_coef 0.5)
+    ("a2c", "CartPole-v1"): ("stable_baselines3:A2C", dict(n_envs=8, ent_coef=0.0)),
     # rl-baselines3-zoo hyperparams/sac.yml, Pendulum-v1 (n_timesteps 2e4): SB3 defaults but lr
     ("sac", "Pendulum-v1"): ("stable_baselines3:SAC", dict(learning_rate=1e-3)),
     # rl-baselines3-zoo hyperparams/td3.yml and ddpg.yml, Pendulum-v1 (n_timesteps 2e4)
@@ -189,7 +192,12 @@ def run_sb3(algo: str, seed: int, task: Task) -> Run:
         dims = int(np.prod(gym.spec(task.env_id).make().action_space.shape))
         std = kwargs.pop("action_noise_std")
         kwargs["action_noise"] = NormalActionNoise(np.zeros(dims), std * np.ones(dims))
-    model = cls(policy_name, task.env_id, seed=seed, device="cpu", verbose=0, **kwargs)
+    env = task.env_id
+    if "n_envs" in kwargs:  # rl-zoo's n_envs: SB3's own vector env of that many copies
+        from stable_baselines3.common.env_util import make_vec_env
+
+        env = make_vec_env(task.env_id, n_envs=kwargs.pop("n_envs"), seed=seed)
+    model = cls(policy_name, env, seed=seed, device="cpu", verbose=0, **kwargs)
     watch.start = time.perf_counter()  # the model's construction is not training
     model.learn(total_timesteps=task.max_steps, callback=Watch())
     return run

@@ -23,7 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--no-video", action="store_true", help="skip the GIF of the agent")
 
     grade = sub.add_parser("grade", help="score an exercise notebook (or a class's, with --batch)")
-    grade.add_argument("notebook", nargs="?", help="the notebook to grade")
+    grade.add_argument("notebook", nargs="?", help="the notebook to grade (with --all: a folder)")
+    grade.add_argument(
+        "--all",
+        action="store_true",
+        help="every exercise notebook of a folder (default exercises/)",
+    )
     grade.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     grade.add_argument("--batch", metavar="DIR_OR_GLOB", help="grade every notebook in a folder")
     grade.add_argument("--out", default=None, help="with --batch: where gradebook and feedback go")
@@ -158,7 +163,8 @@ def _agent_gif(policy, env_id: str, path, max_steps: int = 500, fps: int = 30):
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen
     import gymnasium as gym
-    from PIL import Image
+
+    from fdrl_lib.plotting import animate, rollout_frames
 
     try:
         env = gym.make(env_id, render_mode="rgb_array")
@@ -167,16 +173,9 @@ def _agent_gif(policy, env_id: str, path, max_steps: int = 500, fps: int = 30):
         return None
     if hasattr(policy, "reset"):
         policy.reset()
-    obs, _ = env.reset(seed=123)
-    frames = [env.render()]
-    for _ in range(max_steps):
-        obs, _, terminated, truncated, _ = env.step(policy(obs))
-        frames.append(env.render())
-        if terminated or truncated:
-            break
+    frames = rollout_frames(env, policy, max_steps=max_steps, seed=123)
     env.close()
-    images = [Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE) for f in frames[::2]]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=2000 // fps, loop=0)
+    path.write_bytes(animate(frames, fps=fps).data)  # the notebooks' GIF maker
     return path
 
 

@@ -1,5 +1,5 @@
 """Figures shared by every lecture: gridworld values, Q-values and policies, learning curves,
-convergence plots, and short animations of an agent (no ffmpeg, no X server: MPLBACKEND=Agg).
+convergence plots, and short animations of an agent as GIFs (no ffmpeg, no X server, no JavaScript).
 
 Gridworld pictures follow CS188's conventions: walls dark, exit cells framed with their reward,
 values as a red-to-green heatmap, Q-values as four triangles per cell (one per action).
@@ -8,7 +8,7 @@ Actions are indexed as in ``fdrl_lib.tabular.GridWorld``: 0=up, 1=right, 2=down,
 
 from __future__ import annotations
 
-import re
+import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,26 +20,18 @@ from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
 
 if TYPE_CHECKING:
-    from IPython.display import HTML
-
-# matplotlib's to_jshtml player styles its buttons with Font Awesome from a CDN; these plain
-# characters replace the icons so an animation needs no network (offline slides, CI).
-_PLAYER_ICONS = {
-    "fa fa-minus": "&minus;",
-    "fa fa-fast-backward": "&#9664;&#9664;",
-    "fa fa-step-backward": "|&#9664;",
-    "fa fa-play fa-flip-horizontal": "&#9664;",
-    "fa fa-pause": "||",
-    "fa fa-play": "&#9654;",
-    "fa fa-step-forward": "&#9654;|",
-    "fa fa-fast-forward": "&#9654;&#9654;",
-    "fa fa-plus": "+",
-}
+    from IPython.display import Image
 
 # (d_col, d_row) of each action on screen; rows grow downward.
 ACTION_DELTAS = ((0, -1), (1, 0), (0, 1), (-1, 0))
 WALL_COLOR = "#2b2b2b"
 VALUE_CMAP = "RdYlGn"
+
+
+def number(value: float, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals, never "-0.00" (a tiny negative shows as 0.00)."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def _cell_values(grid: Any, values: np.ndarray) -> np.ndarray:
@@ -150,14 +142,14 @@ def plot_values(
             ax.text(
                 col,
                 row + offset,
-                f"{image[row, col]:.2f}",
+                number(image[row, col]),
                 ha="center",
                 va="center",
                 fontsize=8,
                 zorder=7,
             )
         if actions is not None and state not in grid.exits and actions[state] >= 0:
-            _draw_arrow(ax, row - 0.05, col, int(actions[state]), 0.3)
+            _draw_arrow(ax, row - 0.12, col, int(actions[state]), 0.26)  # above the number
     _frame(ax, grid, title)
     return ax
 
@@ -196,7 +188,7 @@ def plot_q_values(
             polys.append([corners["tl"], corners["tr"], corners["br"], corners["bl"]])
             colors.append(cmap(norm(Q[state].max())))
             if numbers:
-                ax.text(col, row, f"{Q[state].max():.2f}", ha="center", va="center", fontsize=8)
+                ax.text(col, row, number(Q[state].max()), ha="center", va="center", fontsize=8)
             continue
         sides = (("tl", "tr"), ("tr", "br"), ("br", "bl"), ("bl", "tl"))  # up, right, down, left
         best = int(np.argmax(Q[state]))
@@ -208,7 +200,7 @@ def plot_q_values(
                 ax.text(
                     col + 0.3 * d_col,
                     row + 0.3 * d_row,
-                    f"{Q[state, action]:.2f}",
+                    number(Q[state, action]),
                     ha="center",
                     va="center",
                     fontsize=6.5,
@@ -407,46 +399,47 @@ def rollout_frames(
 
 
 def animate(
-    frames: Sequence[np.ndarray], fps: int = 30, dpi: int = 72, scale: float | None = None
-) -> HTML:
-    """A list of rgb frames (H, W, 3) -> an HTML/JavaScript player for a notebook.
+    frames: Sequence[np.ndarray],
+    fps: int = 30,
+    width: int | None = None,
+    hold: float = 1.5,
+) -> Image:
+    """A list of rgb frames (H, W, 3) -> an animated GIF that loops, shown as a plain image.
 
-    ``scale`` enlarges small renders (pixels stay sharp); by default the longer side is shown
-    at least 320 pixels wide.
-
-    Uses matplotlib's ``to_jshtml`` (frames embedded as PNGs): no ffmpeg and no display needed,
-    and no network either (see ``offline_player``).
+    A GIF needs no JavaScript, so a saved notebook, the slides and GitHub all play it (a
+    JavaScript player shows a broken image with dead buttons until its cell runs again).
+    ``width`` resizes the frames: shrinking averages pixels (box filter), so thin lines such as
+    CartPole's track stay visible; by default small renders are enlarged to at least 320 pixels
+    on their longer side (nearest neighbour, so pixels stay sharp). The last frame is held for
+    ``hold`` seconds before the loop restarts.
     """
-    from IPython.display import HTML
-    from matplotlib import animation
+    from IPython.display import Image
+    from PIL import Image as PILImage
 
     if len(frames) == 0:
         raise ValueError("frames is empty; expected at least one (H, W, 3) image")
     if fps <= 0:
         raise ValueError(f"fps={fps}; expected a positive frame rate")
-    height, width = np.asarray(frames[0]).shape[:2]
-    if scale is None:
-        scale = max(1.0, 320 / max(height, width))
-    fig = plt.figure(figsize=(scale * width / dpi, scale * height / dpi), dpi=dpi)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.axis("off")
-    image = ax.imshow(frames[0], interpolation="nearest")
-
-    def update(i: int):
-        image.set_data(frames[i])
-        return (image,)
-
-    anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=1000 / fps, blit=True)
-    html = anim.to_jshtml(fps=fps, default_mode="once")
-    plt.close(fig)
-    return HTML(offline_player(html))
-
-
-def offline_player(html: str) -> str:
-    """Drop the Font Awesome CDN ``<link>`` from a to_jshtml player; icons become characters."""
-    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
-    return re.sub(
-        r'<i class="(fa [^"]*)"></i>',
-        lambda m: _PLAYER_ICONS.get(m.group(1), "&#8226;"),
-        html,
+    first = np.asarray(frames[0])
+    if first.ndim != 3 or first.shape[2] not in (3, 4):
+        raise ValueError(f"frames[0] has shape {first.shape}; expected (H, W, 3) rgb")
+    height, width_px = first.shape[:2]
+    scale = width / width_px if width else max(1.0, 320 / max(height, width_px))
+    size = (max(1, round(width_px * scale)), max(1, round(height * scale)))
+    resample = PILImage.Resampling.NEAREST if scale >= 1 else PILImage.Resampling.BOX
+    images = [
+        PILImage.fromarray(np.asarray(f, dtype=np.uint8)[..., :3]).resize(size, resample)
+        for f in frames
+    ]
+    step_ms = max(20, round(1000 / fps))  # GIF delays are in 10 ms units; browsers floor at 20
+    durations = [step_ms] * (len(images) - 1) + [max(step_ms, round(1000 * hold))]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=durations,
+        loop=0,
     )
+    return Image(data=buffer.getvalue(), format="gif")

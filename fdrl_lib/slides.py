@@ -21,6 +21,7 @@ ASSETS_DIR = Path(__file__).parent / "slides_assets"
 ASSETS_NAME = "assets"  # folder next to the HTML that holds reveal.js and MathJax
 REVEAL_PREFIX = f"{ASSETS_NAME}/reveal.js"
 MATHJAX_URL = f"{ASSETS_NAME}/mathjax/tex-chtml-full.js"
+HIDE_INPUT_TAG = "hide-input"  # cell tag: the slides show this cell's output, not its code
 
 # Extends nbconvert's reveal template (nbconvert 7.x, reveal/index.html.j2): every block that
 # would fetch from a CDN is replaced by a local <script>/<link>, and require.js is not needed
@@ -52,6 +53,26 @@ window.MathJax = {
 <script src="{{ resources.mathjax_url }}" async></script>
 {%- endblock html_head_js_mathjax -%}
 
+{%- block html_head_css -%}
+<style>
+:root { --jp-code-font-size: 15px; }
+/* Fit a 1100x800 slide: code at a size that holds a 100-character line, figures no wider
+   than the slide, no box that cuts its content. */
+.reveal .jp-Cell { padding: 0; }
+.reveal .highlight { margin: 0; }
+.reveal pre { box-sizing: border-box; }
+.reveal .jp-InputArea-editor, .reveal .jp-CodeMirrorEditor { overflow: visible; }
+.reveal .jp-CodeCell pre, .reveal .jp-OutputArea-output pre, .reveal .highlight pre {
+  font-size: 15px; line-height: 1.3; width: auto; margin: 0; box-shadow: none;
+  white-space: pre; overflow: visible;
+}
+.reveal .jp-OutputArea-output img { max-width: 100%; height: auto; margin: 4px 0; }
+.reveal .jp-RenderedHTMLCommon table { font-size: 20px; }
+.reveal .jp-OutputArea-output { overflow: visible; }
+.reveal section { text-align: left; }
+</style>
+{%- endblock html_head_css -%}
+
 {% block footer_js %}
 <script src="{{ resources.reveal.url_prefix }}/dist/reveal.js"></script>
 <script src="{{ resources.reveal.url_prefix }}/plugin/notes/notes.js"></script>
@@ -67,9 +88,30 @@ Reveal.initialize({
   height: {{ resources.reveal.height | default('800', true) }},
   plugins: [RevealNotes]
 });
-Reveal.on('slidechanged', function (event) {
-  if (window.MathJax && MathJax.typesetPromise) { MathJax.typesetPromise([event.currentSlide]); }
-});
+// Fit the current slide: typeset its math, then, if it is taller than the slide, shrink its
+// figures (to no less than 45%), then zoom the whole slide (to no less than 75%). What is still
+// too tall after that overflows visibly, and tests/test_slides_browser.py fails on it.
+window.fdrlFit = async function (slide) {
+  const height = {{ resources.reveal.height | default('800', true) }};
+  if (window.MathJax && MathJax.typesetPromise) { await MathJax.typesetPromise([slide]); }
+  const images = [...slide.querySelectorAll('.jp-OutputArea-output img')];
+  await Promise.all(images.map((img) => (img.decode ? img.decode().catch(() => null) : null)));
+  slide.style.zoom = '';
+  images.forEach((img) => { img.style.maxHeight = ''; });
+  let excess = slide.scrollHeight - height;
+  const natural = images.map((img) => img.offsetHeight);
+  const total = natural.reduce((a, b) => a + b, 0);
+  if (excess > 0 && total > 0) {
+    const factor = Math.max(0.45, (total - excess - 8) / total);
+    images.forEach((img, i) => { img.style.maxHeight = Math.floor(natural[i] * factor) + 'px'; });
+    excess = slide.scrollHeight - height;
+  }
+  if (excess > 0) { slide.style.zoom = Math.max(0.75, height / slide.scrollHeight); }
+  Reveal.layout();
+  return slide.style.zoom || '1';
+};
+Reveal.on('ready', function (event) { window.fdrlFit(event.currentSlide); });
+Reveal.on('slidechanged', function (event) { window.fdrlFit(event.currentSlide); });
 </script>
 {% endblock footer_js %}
 """
@@ -79,6 +121,7 @@ def _exporter():
     """A SlidesExporter whose every URL points into ``assets/`` (relative to the HTML)."""
     import jinja2
     from nbconvert import SlidesExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
     exporter = SlidesExporter(
         extra_loaders=[jinja2.DictLoader({"fdrl_reveal.html.j2": _TEMPLATE})],
@@ -98,6 +141,11 @@ def _exporter():
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
+    # A code cell tagged "hide-input" shows only its output on the slides (plotting and setup
+    # code); the notebook itself still shows the code.
+    exporter.register_preprocessor(
+        TagRemovePreprocessor(remove_input_tags=(HIDE_INPUT_TAG,), enabled=True), enabled=True
+    )
     exporter.template_file = "fdrl_reveal.html.j2"
     exporter.mathjax_url = MATHJAX_URL
     return exporter
@@ -110,6 +158,18 @@ def copy_assets(out_dir: str | Path) -> Path:
         shutil.rmtree(target)
     shutil.copytree(ASSETS_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
     return target
+
+
+def _gifs_as_html(nb):
+    """Give every animated GIF output an ``<img>`` twin: nbconvert's HTML templates render PNG,
+    JPEG and SVG but fall back to the text repr ("<IPython.core.display.Image object>") for GIF."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/gif" in data and "text/html" not in data:
+                gif = "".join(data["image/gif"]).replace("\n", "")
+                data["text/html"] = f'<img src="data:image/gif;base64,{gif}" alt="animation">'
+    return nb
 
 
 def build_deck(notebook: str | Path, out_dir: str | Path, *, copy: bool = True) -> Path:
@@ -125,7 +185,7 @@ def build_deck(notebook: str | Path, out_dir: str | Path, *, copy: bool = True) 
         raise ValueError(f"notebook {str(notebook)!r} does not exist; expected a .ipynb file")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(notebook, as_version=4)
+    nb = _gifs_as_html(nbformat.read(notebook, as_version=4))
     body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
     html = out_dir / f"{notebook.stem}.slides.html"
     html.write_text(body, encoding="utf-8")

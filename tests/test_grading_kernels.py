@@ -23,7 +23,7 @@ from conftest import grade_fixtures, part_scores
 
 from fdrl_lib.grading import runner
 from fdrl_lib.grading.runner import Report, grade_batch, grade_notebook, render_text
-from fdrl_lib.grading.sandbox import Limits
+from fdrl_lib.grading.sandbox import Limits, isolation
 
 sys.path.insert(0, str(Path(__file__).parent))
 from grading_fixtures import submissions as fx  # noqa: E402
@@ -114,6 +114,14 @@ def test_hostile_messages_say_what_happened(graded):
     assert "was emptied" in notes("check_cell_emptied")
     assert "(check_policy_iteration) was deleted" in notes("check_cell_deleted")
     assert "no function named `bellman_backup`" in notes("solution_cell_deleted")
+    library = notes("cheat_calls_library")
+    for number, name in [("1.1", "mdp.TabularMDP.backup"), ("1.2", "planning.value_iteration")]:
+        assert f"fdrl_lib.tabular.{name} is not available while exercise {number} is graded" in (
+            library
+        )
+    assert "soft_value_iteration is not available while exercise 1.5 is graded" in library
+    grader = notes("cheat_calls_grader")
+    assert "fdrl_lib.grading.exercises is not available while a submission is graded" in grader
 
 
 def test_learner_text_cannot_draw_a_fake_score_on_the_terminal(graded):
@@ -187,7 +195,8 @@ def test_writing_into_the_package_cannot_change_any_score(tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "class _R" in (package / "fdrl_lib" / "tabular" / "planning.py").read_text()
+    overwritten = "class _R" in (package / "fdrl_lib" / "tabular" / "planning.py").read_text()
+    assert overwritten == (isolation().kind == "none")  # a sealed kernel cannot write there
     rows = {
         row["learner"]: row
         for row in json.loads((folder / "graded" / "gradebook.json").read_text())

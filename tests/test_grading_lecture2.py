@@ -246,3 +246,37 @@ def test_each_bug_loses_exactly_its_points_with_feedback_naming_the_mistake(grad
     assert failed
     for case in failed:
         assert fx.BUGS[name][2] in case.message, case.message
+
+
+@pytest.mark.parametrize("name", list(fx.FAIR))
+def test_correct_work_written_differently_scores_full_marks_in_the_grader(graded, name):
+    assert part_scores(graded[name]) == fx.FULL, graded[name].to_dict()
+
+
+@pytest.mark.parametrize("name", list(fx.FAIR))
+def test_correct_work_written_differently_passes_the_notebooks_check_too(name, capsys):
+    import torch
+
+    scope = {"np": np, "torch": torch}
+    for cell in fx.build(name).cells:
+        if nbgrader_meta(cell).get("solution"):
+            exec(cell.source, scope)
+    check("2.6", scope["dqn_loss"])
+    assert "Exercise 2.6: all visible cases pass." in capsys.readouterr().out
+
+
+def test_the_librarys_answers_and_the_graders_helpers_earn_nothing(graded):
+    report = graded["cheat_library_and_helpers"]
+    assert part_scores(report) == fx.CHEATS["cheat_library_and_helpers"]
+    messages = {p.number: " ".join(c.message for c in p.cases) for p in report.parts}
+    assert (
+        "fdrl_lib.algos.dqn.huber is not available while exercise 2.4 is graded"
+        in (messages["2.4"])
+    )
+    assert (
+        "fdrl_lib.buffers.SumTree.update is not available while exercise 2.5" in (messages["2.5"])
+    )
+    assert (
+        "fdrl_lib.grading.exercises is not available while a submission is graded"
+        in (messages["2.1"])
+    )

@@ -149,16 +149,22 @@ def test_importing_the_planners_does_not_import_gymnasium():
     assert out.stdout.strip() == "False"
 
 
-def test_env_id_is_registered_by_importing_after_gymnasium_or_by_register_envs():
+def test_env_id_works_through_make_env_or_register_envs_whatever_the_import_order():
     import subprocess
     import sys
 
-    after_gym = "import gymnasium as g, fdrl_lib.tabular; g.make('fdrl/GridWorld-v0')"
+    # registering is no side effect of an import: make_env (or register_envs) does it
+    through_make_env = (
+        "import fdrl_lib.tabular; from fdrl_lib.envs import make_env; make_env('fdrl/GridWorld-v0')"
+    )
     explicit = (
         "import fdrl_lib.tabular as t, gymnasium as g; t.register_envs(); "
         "g.make('fdrl/GridWorld-v0')"
     )
-    for code in (after_gym, explicit):
+    from_envs = (
+        "import fdrl_lib.envs as e, gymnasium as g; e.register_envs(); g.make('fdrl/GridWorld-v0')"
+    )
+    for code in (through_make_env, explicit, from_envs):
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
@@ -171,7 +177,7 @@ def test_env_passes_gymnasium_env_checker():
 
 
 def test_env_is_registered_and_reproducible_from_a_seed():
-    tabular.GridWorldEnv  # noqa: B018 - touching the class registers the id
+    tabular.register_envs()
     env = gym.make("fdrl/GridWorld-v0", layout=GridWorld.book().layout, noise=0.2)
 
     def rollout(seed):

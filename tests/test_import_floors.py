@@ -26,6 +26,7 @@ FLOORS = {
     "widgets": 3,
     "grading": 3,
     "slides": 3,
+    "lectures": 3,
     "slides_assets": 3,
     "sweep": 3,
     "cli": 4,

@@ -56,3 +56,53 @@ def test_deck_builds_offline_with_numbered_equations(lecture, tmp_path: Path) ->
     assert remote_urls(html) == []
     assert html.count("<section") >= 8
     assert re.search(r"\\tag\{" + str(int(path.stem[:2])) + r"\.\d+\}", html)
+
+
+def test_saved_notebook_opens_clean_in_jupyterlab(lecture) -> None:
+    """No widget view without its kernel, no run-time metadata, and the kernel's own metadata.
+
+    JupyterLab marks a notebook modified when the kernel's kernelspec or language_info differ
+    from the saved ones; a widget view saved without its state shows "model not found".
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from fdrl_lib.lectures import RUNTIME_METADATA, WIDGET_VIEW
+
+    _, nb = lecture
+    assert not [key for key in RUNTIME_METADATA if key in nb.metadata]
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert nb.metadata.kernelspec == {
+        "display_name": spec.display_name,
+        "language": "python",
+        "name": "python3",
+    }
+    assert nb.metadata.language_info["name"] == "python"
+    outputs = code_outputs(nb)
+    assert not [o for o in outputs if WIDGET_VIEW in o.get("data", {})]
+    assert not [o for o in outputs if "<script" in str(o.get("data", {}).get("text/html", ""))]
+
+
+def test_clean_outputs_keeps_a_widgets_text_note_and_drops_bare_widgets() -> None:
+    from fdrl_lib.lectures import WIDGET_VIEW, clean_outputs
+    from fdrl_lib.widgets import STATIC_NOTE
+
+    view = {WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0}}
+    nb = nbformat.v4.new_notebook(metadata={"widgets": {"state": {}}, "papermill": {}})
+    cell = nbformat.v4.new_code_cell("demo()")
+    cell.metadata["papermill"] = {"duration": 1.0}
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"}),
+        nbformat.v4.new_output("display_data", data={**view, "text/plain": STATIC_NOTE}),
+        nbformat.v4.new_output("display_data", data=dict(view)),  # a bare widget
+        nbformat.v4.new_output(  # tqdm's bar: its first frame as text
+            "display_data", data={**view, "text/plain": "dqn:   0%|          | 0/50000"}
+        ),
+    ]
+    nb.cells = [cell]
+    clean_outputs(nb)
+    assert "widgets" not in nb.metadata and "papermill" not in nb.metadata
+    assert "papermill" not in nb.cells[0].metadata
+    assert [dict(o["data"]) for o in nb.cells[0].outputs] == [
+        {"image/png": "iVBOR"},
+        {"text/plain": STATIC_NOTE},
+    ]

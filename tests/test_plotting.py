@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -65,7 +67,7 @@ def test_plot_values_arrow_points_the_way_of_the_action(book: GridWorld) -> None
         assert np.ptp(xy[:, 0]) > np.ptp(xy[:, 1])  # horizontal
         start = xy[:, 0].min()  # the tail sits on the cell centre (an integer column) ...
         assert np.isclose(start, round(start))
-        assert np.isclose(xy[:, 0].max(), start + 0.3)  # ... and the head 0.3 to its right
+        assert np.isclose(xy[:, 0].max(), start + 0.26)  # ... and the head 0.26 to its right
 
 
 def test_plot_values_skips_negative_actions_and_rejects_bad_shapes(book: GridWorld) -> None:
@@ -132,8 +134,10 @@ def test_plot_convergence_uses_log_scale_and_drops_values_below_floor() -> None:
     assert list(x) == [0, 1, 2] and np.allclose(y, errors[:3])
 
 
-def test_rollout_frames_and_animate_make_an_offline_player(book: GridWorld) -> None:
+def test_rollout_frames_and_animate_make_a_gif_that_needs_no_javascript(book: GridWorld) -> None:
     pytest.importorskip("pygame")
+    from PIL import Image as PILImage
+
     res = value_iteration(GridWorld.book(noise=0.0).mdp)
     env = book.__class__.book(noise=0.0).env(render_mode="rgb_array")
     frames = plotting.rollout_frames(env, res.policy, max_steps=20, seed=0)
@@ -141,8 +145,29 @@ def test_rollout_frames_and_animate_make_an_offline_player(book: GridWorld) -> N
     # noise 0 from the start: 5 moves to the +1 cell and one exit action = 6 steps, 7 frames
     assert len(frames) == 7
     assert frames[0].ndim == 3 and frames[0].shape[2] == 3
-    html = plotting.animate(frames, fps=5).data
-    assert "<script" in html and "font-awesome" not in html and "https://" not in html
+    shown = plotting.animate(frames, fps=5)
+    gif = PILImage.open(io.BytesIO(shown.data))
+    assert shown.format == "gif" and gif.format == "GIF" and gif.n_frames == 7
+    assert gif.info["loop"] == 0 and gif.info["duration"] == 200
+
+
+def test_animate_shrinks_by_averaging_so_a_one_pixel_line_survives() -> None:
+    from PIL import Image as PILImage
+
+    frame = np.full((40, 60, 3), 255, dtype=np.uint8)
+    frame[21, :, :] = 0  # a 1-pixel black track on an odd row: [::2, ::2] would drop it
+    assert frame[::2, ::2].min() == 255
+    gif = PILImage.open(io.BytesIO(plotting.animate([frame, frame], width=30).data))
+    small = np.asarray(gif.convert("RGB"))
+    assert small.shape == (20, 30, 3)
+    assert small[10].mean() < 200  # the track is still there, greyed by the average
+
+
+def test_animate_rejects_no_frames_and_bad_fps() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        plotting.animate([])
+    with pytest.raises(ValueError, match="fps"):
+        plotting.animate([np.zeros((4, 4, 3))], fps=0)
 
 
 def test_rollout_frames_needs_rgb_array_env(book: GridWorld) -> None:
@@ -166,3 +191,8 @@ def test_learning_curve_smoothing_keeps_steps_aligned_to_window_ends() -> None:
     ax = plotting.learning_curve([[0.0, 0.0, 3.0, 3.0]], steps=[10, 20, 30, 40, 50], smooth=2)
     x, y = ax.lines[0].get_data()
     assert np.allclose(x, [20, 30, 40]) and np.allclose(y, [0.0, 1.5, 3.0])
+
+
+def test_number_never_prints_minus_zero() -> None:
+    assert plotting.number(-1e-9) == "0.00" and plotting.number(-0.004) == "0.00"
+    assert plotting.number(-0.006) == "-0.01" and plotting.number(0.5) == "0.50"

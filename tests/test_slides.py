@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pytest
 
 from fdrl_lib.slides import ASSETS_DIR, build_deck, main_slides, referenced_urls, remote_urls
@@ -72,3 +73,23 @@ def test_main_slides_writes_a_deck_per_notebook(tmp_path: Path) -> None:
 def test_build_deck_rejects_missing_notebook(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         build_deck(tmp_path / "nope.ipynb", tmp_path)
+
+
+def test_gif_outputs_become_images_on_the_slides(tmp_path: Path) -> None:
+    import base64
+
+    import nbformat
+
+    from fdrl_lib import plotting
+
+    gif = plotting.animate([np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)])
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("animate(frames)")
+    data = {"image/gif": base64.b64encode(gif.data).decode(), "text/plain": "<Image object>"}
+    cell.outputs = [nbformat.v4.new_output("display_data", data=data)]
+    cell.metadata["slideshow"] = {"slide_type": "slide"}
+    nb.cells = [cell]
+    nbformat.write(nb, tmp_path / "anim.ipynb")
+    html = build_deck(tmp_path / "anim.ipynb", tmp_path, copy=False).read_text()
+    assert re.search(r'<img[^>]*src="data:image/gif;base64,', html)
+    assert "&lt;Image object&gt;" not in html

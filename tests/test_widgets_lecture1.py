@@ -116,3 +116,16 @@ def test_unknown_layout_and_bad_values_raise_value_error() -> None:
         lecture1.explorer_state("book", k=lecture1.K_MAX + 1)
     with pytest.raises(ValueError, match="beta"):
         lecture1.soft_state("book", beta=0.0)
+
+
+def test_show_source_drops_the_docstring_and_cuts_to_the_marked_lines() -> None:
+    from fdrl_lib.tabular import planning
+    from fdrl_lib.widgets import show_source
+
+    full = show_source(planning.value_iteration).data
+    assert full.startswith("def value_iteration(") and '"""' not in full
+    loop = show_source(planning.value_iteration, start="while k < n_max", end="break").data
+    assert loop.splitlines()[0].strip() == "while k < n_max:"
+    assert loop.splitlines()[-1].strip() == "break"
+    with pytest.raises(ValueError, match="not in the source"):
+        show_source(planning.value_iteration, start="no such line")

@@ -173,18 +173,6 @@ def _constant_env(reward: float):
     return OneStep
 
 
-def test_eval_every_scores_on_schedule_and_stops_at_the_threshold() -> None:
-    evaluator = lecture2.EvalEvery(_constant_env(3.0), every=100, episodes=2, threshold=5.0)
-    stops = [evaluator(SimpleNamespace(step=s, policy=lambda obs: 0)) for s in (50, 100, 150, 200)]
-    assert stops == [False, False, False, False]
-    assert [r["step"] for r in evaluator.records] == [100, 200]
-    assert [r["eval_return"] for r in evaluator.records] == [3.0, 3.0]
-    assert evaluator.solved_at is None
-    solving = lecture2.EvalEvery(_constant_env(9.0), every=100, threshold=5.0)
-    assert solving(SimpleNamespace(step=120, policy=lambda obs: 1)) is True
-    assert solving.solved_at == 120
-
-
 def test_carry_forward_repeats_the_last_score_to_the_budget() -> None:
     records = [{"step": 100.0, "eval_return": 50.0}, {"step": 200.0, "eval_return": 480.0}]
     out = lecture2.carry_forward(records, total_steps=500, every=100)
@@ -194,42 +182,48 @@ def test_carry_forward_repeats_the_last_score_to_the_budget() -> None:
 
 
 def test_ablation_collects_one_carried_forward_history_per_seed() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class FakeConfig:  # "solves" (scores 500) from step solve_at on
+        solve_at: int
+        eval_every: int = 0
+        eval_episodes: int = 0
+        target_return: float | None = None
+        stop_at_target: bool = True
+
     calls = []
 
-    def fake_train(env, config, *, seed, total_steps, callback, progress):
-        calls.append((config, seed, total_steps, progress))
-        for step in range(1, total_steps + 1):  # "solves" after config * 100 steps
-            policy = lambda obs, s=step: int(s >= config * 100)  # noqa: E731
-            if callback(SimpleNamespace(step=step, policy=policy)):
+    def fake_train(env, config, *, seed, total_steps, progress):
+        calls.append((config.solve_at, seed, config.eval_every, config.eval_episodes))
+        evals = []
+        for step in range(config.eval_every, total_steps + 1, config.eval_every):
+            evals.append((step, 500.0 if step >= config.solve_at else 9.0))
+            if config.stop_at_target and evals[-1][1] >= config.target_return:
                 break
-
-    env = _constant_env(1.0)
-
-    class Rewarding(env):  # action 1 earns 500, action 0 earns 0
-        def step(self, action):
-            return np.zeros(1, np.float32), 500.0 * action, True, False, {}
+        return SimpleNamespace(logs={"eval_return": evals})
 
     results = lecture2.ablation(
-        {"fast": 2, "slow": 9},
+        {"fast": FakeConfig(200), "slow": FakeConfig(900)},
         seeds=[0, 1],
         total_steps=600,
-        env=Rewarding,
         every=100,
-        episodes=1,
+        episodes=3,
         threshold=475,
         progress=False,
         train=fake_train,
     )
-    assert [(c, s) for c, s, _, _ in calls] == [(2, 0), (2, 1), (9, 0), (9, 1)]
+    assert calls == [(200, 0, 100, 3), (200, 1, 100, 3), (900, 0, 100, 3), (900, 1, 100, 3)]
     assert results["fast"]["solved_at"] == [200, 200]
     assert results["slow"]["solved_at"] == [None, None]
+    assert results["fast"]["final"] == [500.0, 500.0] and results["slow"]["final"] == [9.0, 9.0]
     for row in results.values():
         assert all(len(r) == 6 for r in row["records"])  # 100 .. 600 for every seed
     table = lecture2.ablation_table(results, total_steps=600)
     assert "| fast | 2/2 | 200 |" in table and "| slow | 0/2 | 600 |" in table
 
 
-def test_ablation_runs_the_real_dqn_through_its_callback() -> None:
+def test_ablation_reads_the_real_dqns_own_evaluations() -> None:
     from fdrl_lib.algos import dqn
 
     config = dqn.Config(learning_starts=200, hidden=(16,))
@@ -237,6 +231,13 @@ def test_ablation_runs_the_real_dqn_through_its_callback() -> None:
         {"DQN": config}, seeds=[0], total_steps=1_000, every=500, episodes=1, progress=False
     )
     records = results["DQN"]["records"][0]
-    steps = [r["step"] for r in records]  # the first callbacks at or after 500 and 1,000 steps
-    assert len(steps) == 2 and 500 <= steps[0] < 1_000 and steps[1] == 1_000
+    assert [r["step"] for r in records] == [500, 1_000]
     assert all(r["eval_return"] >= 8 for r in records)  # CartPole: at least 8 steps per episode
+
+
+def test_greedy_agreement_counts_no_cell_of_an_all_zero_table() -> None:
+    Q_star = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0]])
+    assert lecture2.greedy_agreement(np.zeros((3, 2)), Q_star, [0, 1, 2]) == 0
+    learned = np.array([[0.5, 0.1], [0.3, 0.3], [0.0, 0.2]])  # right, tied, wrong
+    assert lecture2.greedy_agreement(learned, Q_star, [0, 1, 2]) == 1
+    assert lecture2.greedy_agreement(learned, Q_star, [1, 2]) == 0

@@ -11,8 +11,9 @@ from typing import Any
 
 __all__ = ["check", "grade_notebook", "grade_batch", "GRADER_VERSION"]
 
-GRADER_VERSION = "1.1"  # bump when grading changes a score or a message: the batch cache
-# is keyed by it (1.1: lecture 1 feedback names typical mistakes)
+GRADER_VERSION = "2.0"  # bump when grading changes a score or a message: the batch cache
+# is keyed by it (1.1: lecture 1 feedback names typical mistakes; 2.0: sealed kernels, secret
+# hidden seeds, new cases for 1.1 and 1.5, more named mistakes)
 
 
 def __getattr__(name: str) -> Any:  # lazy: notebooks importing `check` pay for nothing else

@@ -34,7 +34,14 @@ import numpy as np
 from fdrl_lib.grading import GRADER_VERSION
 from fdrl_lib.grading.checking import judge
 from fdrl_lib.grading.notebook import is_check_cell, nbgrader_meta, source_hash, strip_hidden
-from fdrl_lib.grading.sandbox import HARNESS, Execution, Kernel, Limits
+from fdrl_lib.grading.sandbox import (
+    HARNESS,
+    PRELUDE,
+    Execution,
+    Kernel,
+    Limits,
+    sandbox_note,
+)
 from fdrl_lib.grading.spec import Case, Exercise, Lecture
 
 # ----------------------------------------------------------------------------------------------
@@ -77,6 +84,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # the notebook could not be graded at all (still scored: 0)
     seconds: float = 0.0
+    hidden_cases: str = ""  # "secret" (seeds from the instructor's secret) or "practice"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,29 +117,38 @@ class Plan:
     manifest: dict[str, Any]
 
 
-def make_plan(lecture: Lecture) -> Plan:
+def make_plan(lecture: Lecture, key: bytes | None = None) -> Plan:
+    """Every case's inputs and expected answers. With the instructor's ``key``, hidden cases
+    get seeds derived from it (``secret.hidden_seed``); without, their public default seeds."""
     from fdrl_lib.grading.release import load_manifest
+    from fdrl_lib.grading.secret import hidden_seed
 
     cases: dict[str, list[PlannedCase]] = {}
     for exercise in lecture.exercises:
         planned = []
         for i, case in enumerate(exercise.cases):
-            inputs = case.make_inputs()
+            case_id = f"e{exercise.number}c{i}"
+            if case.hidden and key is not None and case.seeded:
+                inputs = case.make_inputs(hidden_seed(key, lecture.name, case_id))
+            else:
+                inputs = case.make_inputs()
             reference = {k: np.array(v, copy=True) for k, v in exercise.reference(inputs).items()}
-            planned.append(PlannedCase(f"e{exercise.number}c{i}", case, inputs, reference))
+            planned.append(PlannedCase(case_id, case, inputs, reference))
         cases[exercise.number] = planned
     return Plan(lecture, cases, load_manifest(lecture.name))
 
 
-_PLANS: dict[str, Plan] = {}
+_PLANS: dict[tuple[str, str], Plan] = {}
 
 
 def plan_for(name: str) -> Plan:
     from fdrl_lib.grading.exercises import lectures
+    from fdrl_lib.grading.secret import secret, secret_tag
 
-    if name not in _PLANS:
-        _PLANS[name] = make_plan(lectures()[name])
-    return _PLANS[name]
+    tag = (name, secret_tag())
+    if tag not in _PLANS:
+        _PLANS[tag] = make_plan(lectures()[name], secret())
+    return _PLANS[tag]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -139,25 +156,45 @@ def plan_for(name: str) -> Plan:
 
 
 def _read_notebook(data: bytes) -> tuple[Any, str | None]:
+    """The notebook, or None and why it cannot be graded. Never raises.
+
+    Broken cells (a source that is not text) make the notebook ungradable, with the reason;
+    malformed metadata (``null``, a list) is read as empty, so a correct notebook keeps its score.
+    """
     import nbformat
 
     try:
         raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         return None, f"this file is not a notebook (not valid JSON: {error})"
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         return None, "this file is not a notebook (no list of cells)"
+    if not isinstance(raw.get("metadata"), dict):
+        raw["metadata"] = {}
+    cells = []
+    for i, cell in enumerate(raw["cells"]):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            return None, f"this notebook has a malformed cell (cell {i} has no valid cell_type)"
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            return None, (
+                f"this notebook has a broken cell: cell {i}'s source is "
+                f"{type(source).__name__} {str(source)[:40]}, not text (re-save it in Jupyter)"
+            )
+        metadata = cell.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        if not isinstance(metadata.get("nbgrader", {}), dict):
+            metadata = {k: v for k, v in metadata.items() if k != "nbgrader"}
+        fixed = {"cell_type": cell["cell_type"], "source": source, "metadata": metadata}
+        if cell["cell_type"] == "code":
+            fixed.update(outputs=[], execution_count=None)
+        cells.append(fixed)
     try:
-        nb = nbformat.from_dict(raw)
-        if nb.get("nbformat", 4) != 4:
-            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        nb = nbformat.from_dict({**raw, "cells": cells})
     except Exception as error:
         return None, f"this notebook could not be read ({type(error).__name__}: {error})"
-    for cell in nb.cells:
-        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
-            return None, "this notebook has a malformed cell (no cell_type)"
-        source = cell.get("source", "")
-        cell["source"] = "".join(source) if isinstance(source, list) else str(source)
     return nb, None
 
 
@@ -168,7 +205,9 @@ def detect_exercise(nb: Any, path: Path, known: dict[str, Lecture]) -> str | Non
         return str(declared["exercise"])
     ids = {str(nbgrader_meta(cell).get("grade_id")) for cell in nb.cells}
     for name, lecture in known.items():
-        if ids & {e.grade_id for e in lecture.exercises} | {e.check_id for e in lecture.exercises}:
+        if ids & (
+            {e.grade_id for e in lecture.exercises} | {e.check_id for e in lecture.exercises}
+        ):
             return name
     for name in known:
         if name in path.stem:
@@ -189,7 +228,30 @@ def grade_notebook(
         data = path.read_bytes()
     except OSError as error:
         return Report(str(path), path.stem, exercise, "", error=f"cannot read {path}: {error}")
-    return grade_bytes(data, path, exercise=exercise, limits=limits)
+    return grade_bytes(data, path, exercise=exercise, limits=limits, hide=(path.parent,))
+
+
+def hidden_paths(*folders: Path) -> tuple[Path, ...]:
+    """What a sealed kernel must not see: the given folders (the class, the grader's output),
+    the secret's file, and the source checkout's solutions/ and .git. A folder holding the
+    installed package or Python itself is never hidden (the kernel needs them)."""
+    import fdrl_lib
+    from fdrl_lib.grading.secret import secret_file
+
+    package = Path(fdrl_lib.__file__).resolve().parent
+    needed = [package, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    checkout = package.parent
+    private = [package / "grading" / "exercises", package / "grading" / "secret.py"]
+    candidates = [*folders, *private, checkout / "solutions", checkout / ".git", secret_file()]
+    hide = []
+    for path in candidates:
+        if path is None or not path.exists():
+            continue
+        path = path.resolve()
+        if any(n == path or path in n.parents for n in needed) or path == Path("/"):
+            continue
+        hide.append(path)
+    return tuple(hide)
 
 
 def _empty_parts(lecture: Lecture, why: str) -> list[PartResult]:
@@ -206,8 +268,11 @@ def grade_bytes(
     path: Path,
     exercise: str | None = None,
     limits: Limits | None = None,
+    hide: tuple[Path, ...] = (),
 ) -> Report:
+    """Grade a notebook's bytes (``path`` names it). ``hide``: folders the kernel must not see."""
     from fdrl_lib.grading.exercises import lectures
+    from fdrl_lib.grading.secret import secret_tag
 
     start = time.monotonic()
     limits = limits or Limits()
@@ -225,6 +290,7 @@ def grade_bytes(
         return report
     report.exercise = name
     plan = plan_for(name)  # before any learner code runs
+    report.hidden_cases = "practice" if secret_tag() == "practice" else "secret"
     lecture = plan.lecture
     report.max_score = float(sum(ex.points for ex in lecture.exercises))
     if nb is None or (detected is not None and detected != name):
@@ -235,7 +301,7 @@ def grade_bytes(
         report.seconds = time.monotonic() - start
         return report
     try:
-        _grade(nb, plan, report, limits)
+        _grade(nb, plan, report, limits, hidden_paths(*hide))
     except Exception as error:  # last line of defence: the grader itself must not crash
         import traceback
 
@@ -305,7 +371,7 @@ def _first_line(source: str) -> str:
     return line if len(line) <= 60 else line[:57] + "..."
 
 
-def _grade(nb: Any, plan: Plan, report: Report, limits: Limits) -> None:
+def _grade(nb: Any, plan: Plan, report: Report, limits: Limits, hide: tuple[Path, ...]) -> None:
     """Run the learner's cells, then produce outputs exercise by exercise, in fresh kernels.
 
     A cell that kills the kernel (os._exit, a segfault, memory) is skipped on the next attempt;
@@ -335,10 +401,11 @@ def _grade(nb: Any, plan: Plan, report: Report, limits: Limits) -> None:
             left = deadline - time.monotonic()
             if not todo or left < 1:
                 break
-            with Kernel(replace(limits, timeout=left)) as kernel:
+            with Kernel(replace(limits, timeout=left), shared=(run_dir,), hide=hide) as kernel:
                 if kernel.dead:
                     report.notes.append("a kernel did not start (out of memory or time?)")
                     continue
+                kernel.run(PRELUDE, limits.cell_timeout)
                 for index, source in cells:
                     if index in killers:
                         continue
@@ -364,6 +431,7 @@ def _grade(nb: Any, plan: Plan, report: Report, limits: Limits) -> None:
                         "kwargs": list(ex.kwargs),
                         "isolate": {n: lecture.kernel_references[n] for n in ex.isolate},
                         "wrapper": _wrapper_spec(ex),
+                        "library": list(lecture.library),
                         "cases": [pc.case_id for pc in plan.cases[ex.number]],
                         "inputs": str(inputs_path),
                         "out": str(out),
@@ -406,14 +474,20 @@ def _grade(nb: Any, plan: Plan, report: Report, limits: Limits) -> None:
         report.parts.append(part)
 
 
-def _wrapper_spec(ex: Exercise) -> list[str] | None:
-    """[name, source] of the exercise's kernel-side adapter, or None."""
-    if ex.wrapper is None:
-        return None
+def _wrapper_spec(ex: Exercise) -> list[Any] | None:
+    """[name, source, options or None, argument names] of the kernel-side adapter, or None."""
     import inspect
     import textwrap
 
-    return [ex.wrapper.__name__, textwrap.dedent(inspect.getsource(ex.wrapper))]
+    from fdrl_lib.grading.adapters import Adapter
+
+    if ex.wrapper is None:
+        return None
+    if isinstance(ex.wrapper, Adapter):
+        function = ex.wrapper.call
+        source = textwrap.dedent(inspect.getsource(function))
+        return [function.__name__, source, ex.wrapper.options, list(ex.args)]
+    return [ex.wrapper.__name__, textwrap.dedent(inspect.getsource(ex.wrapper)), None, None]
 
 
 def _execution_note(done: Execution, index: int, source: str, limits: Limits) -> str:
@@ -437,21 +511,44 @@ def _execution_note(done: Execution, index: int, source: str, limits: Limits) ->
     return f"{where} killed the kernel ({done.evalue or 'it exited or ran out of memory'}){flood}"
 
 
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    """A file the kernel wrote, read only if it is a regular file (no symlink, FIFO or device:
+    those could block or redirect the grader) of at most ``limit`` bytes."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(limit + 1)[:limit]
+    finally:
+        os.close(fd)
+
+
 def _read_outputs(
     out: Path, nonce: str, number: str
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     """The kernel's status and outputs, or None when missing, forged or unreadable."""
-    status_path, arrays_path = Path(str(out) + ".json"), Path(str(out) + ".npz")
+    import io
+
     try:
-        if not status_path.exists() or status_path.stat().st_size > 2**20:
+        raw = _read_regular(Path(str(out) + ".json"), 2**20)
+        if raw is None:
             return None
-        status = json.loads(status_path.read_text())
+        status = json.loads(raw)
         if status.get("nonce") != nonce or status.get("number") != number:
             return None
         arrays: dict[str, np.ndarray] = {}
-        if arrays_path.exists() and arrays_path.stat().st_size < 256 * 2**20:
-            with np.load(arrays_path, allow_pickle=False) as data:
-                arrays = {key: np.array(data[key]) for key in data.files}
+        data = _read_regular(Path(str(out) + ".npz"), 256 * 2**20)
+        if data:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                arrays = {key: np.array(npz[key]) for key in npz.files}
         return status, arrays
     except Exception:
         return None
@@ -587,6 +684,10 @@ def render_text(report: Report, color: bool = False) -> str:
     out = [bold(f"{report.learner}: exercise {report.exercise} (grader {report.grader_version})")]
     if report.error:
         out.append(f"NOT GRADED: {report.error}")
+    if report.hidden_cases == "practice":
+        from fdrl_lib.grading.secret import PRACTICE_NOTE
+
+        out.append(f"Note: {PRACTICE_NOTE}.")
     for part in report.parts:
         out.append(
             bold(f"{part.number} {part.title} ({part.function}): {part.score:g}/{part.points:g}")
@@ -622,13 +723,90 @@ def render_markdown(report: Report) -> str:
 # Batch grading
 
 
-def _submissions(target: str) -> list[Path]:
-    path = Path(target)
-    if path.is_dir():
-        return sorted(p for p in path.glob("*.ipynb") if p.is_file())
-    import glob
+@dataclass
+class Submission:
+    learner: str  # the gradebook row's name
+    path: Path
 
-    return sorted(Path(p) for p in glob.glob(target) if p.endswith(".ipynb"))
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith((".", "_")) and path.name != "__pycache__"
+
+
+def _submissions(target: str, out: Path | None = None) -> list[Submission]:
+    """Every submission of a class, one per learner, both layouts:
+
+    - flat, ``DIR/<learner>.ipynb``: the learner is the file name;
+    - a folder per learner, ``DIR/<learner>/NN_topic.ipynb``: the learner is the folder (a
+      folder with several notebooks gives ``<learner>/<file>`` rows, one with none a row too).
+
+    Files that are not notebooks get a row as well (they score 0 with the reason); hidden
+    files, checkpoints and the output folder are left out. A glob takes the matching files.
+    """
+    path = Path(target)
+    if not path.is_dir():
+        import glob
+
+        return [Submission(Path(p).stem, Path(p)) for p in sorted(glob.glob(target))]
+    skip = {out.resolve()} if out is not None else set()
+    found: list[Submission] = []
+    for entry in sorted(path.iterdir()):
+        if not _visible(entry) or entry.resolve() in skip:
+            continue
+        if entry.is_file():
+            found.append(Submission(entry.stem if entry.suffix == ".ipynb" else entry.name, entry))
+        elif entry.is_dir() and entry.name != "graded":
+            notebooks = sorted(
+                p
+                for p in entry.rglob("*.ipynb")
+                if p.is_file() and ".ipynb_checkpoints" not in p.parts
+            )
+            if len(notebooks) == 1:
+                found.append(Submission(entry.name, notebooks[0]))
+            elif notebooks:
+                found += [Submission(f"{entry.name}/{p.stem}", p) for p in notebooks]
+            else:
+                found.append(Submission(entry.name, entry))  # graded 0: no notebook inside
+    names = Counter(sub.learner for sub in found)
+    seen: Counter[str] = Counter()
+    for sub in found:  # two rows must never share a name (nor a feedback file)
+        if names[sub.learner] > 1:
+            seen[sub.learner] += 1
+            sub.learner = f"{sub.learner}~{seen[sub.learner]}"
+    return found
+
+
+def _feedback_name(learner: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._~-]+", "__", learner) + ".md"
+
+
+def cache_key(data: bytes, exercise: str | None, limits: Limits) -> str:
+    """Notebook content, grader version, exercise, every limit and the hidden-case secret."""
+    from fdrl_lib.grading.secret import secret_tag
+
+    parts = [hashlib.sha256(data).hexdigest(), GRADER_VERSION, str(exercise)]
+    parts += [f"{k}={v!r}" for k, v in sorted(asdict(limits).items())]
+    parts.append(secret_tag())
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _grade_submission(
+    sub: Submission, exercise: str | None, limits: Limits, hide: tuple[Path, ...] = ()
+) -> Report:
+    """One row, whatever the file is: a notebook, something else, a folder without one."""
+    if sub.path.is_dir():
+        return Report(
+            str(sub.path), sub.learner, exercise, "", error="no notebook (.ipynb) in this folder"
+        )
+    try:
+        data = sub.path.read_bytes()
+    except OSError as error:
+        return Report(str(sub.path), sub.learner, exercise, "", error=f"cannot read: {error}")
+    if sub.path.suffix != ".ipynb":
+        report = Report(str(sub.path), sub.learner, exercise, hashlib.sha256(data).hexdigest())
+        report.error = f"this file is not a notebook ({sub.path.name}); submit the .ipynb file"
+        return report
+    return grade_bytes(data, sub.path, exercise=exercise, limits=limits, hide=hide)
 
 
 def grade_batch(
@@ -639,11 +817,12 @@ def grade_batch(
     limits: Limits | None = None,
     progress: bool = True,
 ) -> list[Report]:
-    """Grade every notebook in a folder (or glob), ``jobs`` kernels at a time.
+    """Grade every submission in a folder (or glob), ``jobs`` kernels at a time.
 
     Writes ``gradebook.csv``, ``gradebook.json`` and ``feedback/<learner>.md`` to ``out``
-    (default ``DIR/graded``); finished submissions are cached by content hash + grader version,
-    so an interrupted run resumes where it stopped.
+    (default ``DIR/graded``); finished submissions are cached by content hash, grader version,
+    exercise and limits, so an interrupted run resumes where it stopped. Every submission gets
+    a row; a run that fails leaves no gradebook (never a stale one).
     """
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -652,52 +831,65 @@ def grade_batch(
     from fdrl_lib.grading.exercises import lectures
     from fdrl_lib.grading.sandbox import CANCEL
 
-    files = _submissions(target)
+    limits = limits or Limits()
     base = Path(target) if Path(target).is_dir() else Path(target).parent
     out = Path(out) if out else base / "graded"
+    subs = _submissions(target, out)
     cache = out / ".cache"
     cache.mkdir(parents=True, exist_ok=True)
     (out / "feedback").mkdir(exist_ok=True)
+    for name in ("gradebook.csv", "gradebook.json"):
+        (out / name).unlink(missing_ok=True)  # a run that fails leaves no stale gradebook
     known = lectures()
     if exercise is None:  # the class's exercise: the one most submissions declare
-        votes = Counter()
-        for path in files:
-            nb, _ = _read_notebook(path.read_bytes())
-            if nb is not None:
-                votes[detect_exercise(nb, path, known)] += 1
+        votes: Counter[str | None] = Counter()
+        for sub in subs:
+            if sub.path.suffix == ".ipynb" and sub.path.is_file():
+                nb, _ = _read_notebook(sub.path.read_bytes())
+                if nb is not None:
+                    votes[detect_exercise(nb, sub.path, known)] += 1
         votes.pop(None, None)
         exercise = votes.most_common(1)[0][0] if votes else None
     for name in known if exercise is None else [exercise]:
         if name in known:
             plan_for(name)  # expected answers exist before the first kernel starts
+    sandbox_note()  # say once, before the first kernel, when submissions are not sealed
 
-    def one(path: Path) -> Report:
-        data = path.read_bytes()
-        key = f"{hashlib.sha256(data).hexdigest()}-{GRADER_VERSION}-{exercise}"
-        cached = cache / f"{key}.json"
-        if cached.exists():
-            try:
+    def one(sub: Submission) -> Report:
+        key = ""
+        try:
+            data = sub.path.read_bytes() if sub.path.is_file() else b""
+            key = cache_key(data, exercise, limits)
+            cached = cache / f"{key}.json"
+            if cached.exists():
                 report = Report.from_dict(json.loads(cached.read_text()))
-                report.notebook, report.learner = str(path), path.stem
+                report.notebook, report.learner = str(sub.path), sub.learner
                 return report
-            except Exception:
-                pass
-        report = grade_bytes(data, path, exercise=exercise, limits=limits)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report.to_dict()))
-        tmp.replace(cached)
+        except Exception:
+            pass
+        try:
+            report = _grade_submission(sub, exercise, limits, (base, out))
+        except Exception as error:  # last line of defence: one file never stops a batch
+            report = Report(str(sub.path), sub.learner, exercise, "")
+            report.error = f"internal grader error ({type(error).__name__}: {error}); please report"
+        report.learner = sub.learner
+        if key:
+            tmp = cache / f"{key}.tmp"
+            tmp.write_text(json.dumps(report.to_dict()))
+            tmp.replace(cache / f"{key}.json")
         return report
 
     reports: list[Report] = []
     CANCEL.clear()
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = {pool.submit(one, path): path for path in files}
-        bar = tqdm(total=len(files), desc="grading", unit="nb", disable=not progress)
+        futures = {pool.submit(one, sub): sub for sub in subs}
+        bar = tqdm(total=len(subs), desc="grading", unit="nb", disable=not progress)
         for future in as_completed(futures):
             report = future.result()
             reports.append(report)
-            (out / "feedback" / f"{report.learner}.md").write_text(render_markdown(report))
+            feedback = out / "feedback" / _feedback_name(report.learner)
+            feedback.write_text(render_markdown(report))
             bar.update(1)
         bar.close()
     except KeyboardInterrupt:
@@ -756,6 +948,9 @@ def main_grade(args: argparse.Namespace) -> int:
         start = time.monotonic()
         reports = grade_batch(args.batch, args.out, args.jobs or 2, exercise, limits)
         seconds = time.monotonic() - start
+        if not reports:
+            print(f"fdrl grade: no submissions found in {args.batch}", file=sys.stderr)
+            return 1
         for r in reports:
             print(
                 f"{r.learner:30s} {r.score:6g}/{r.max_score:g}"
@@ -770,12 +965,40 @@ def main_grade(args: argparse.Namespace) -> int:
         per = seconds / max(1, len(reports))
         print(f"graded {len(reports)} notebooks in {seconds:.1f} s ({per:.1f} s each); see {out}")
         return 0
+    if getattr(args, "all", False):
+        return grade_all(args.notebook or "exercises", limits, args.json)
     if not args.notebook:
-        print("fdrl grade: give a NOTEBOOK or --batch DIR", file=sys.stderr)
+        print("fdrl grade: give a NOTEBOOK, --all [DIR] or --batch DIR", file=sys.stderr)
         return 2
     report = grade_notebook(args.notebook, exercise=exercise, limits=limits)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
         print(render_text(report, color=sys.stdout.isatty()))
+    return 0
+
+
+def grade_all(folder: str | Path, limits: Limits, as_json: bool = False) -> int:
+    """``fdrl grade --all [DIR]``: every ``NN_topic.ipynb`` of one learner's folder (default
+    ``exercises/``), in course order, then one summary table: score per lecture and per part."""
+    paths = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        print(f"fdrl grade: no exercise notebooks (NN_topic.ipynb) in {folder}", file=sys.stderr)
+        return 1
+    reports = []
+    for path in paths:
+        print(f"grading {path.name} ...", file=sys.stderr, flush=True)
+        reports.append(grade_notebook(path, limits=limits))
+    if as_json:
+        print(json.dumps([r.to_dict() for r in reports], indent=1))
+        return 0
+    lines = ["| exercise | score | parts (score/max) |", "|---|---|---|"]
+    for r in reports:
+        parts = ", ".join(f"{p.number} {p.score:g}/{p.points:g}" for p in r.parts)
+        note = f" ({r.error})" if r.error else ""
+        lines.append(f"| {Path(r.notebook).stem} | {r.score:g}/{r.max_score:g}{note} | {parts} |")
+    total, most = sum(r.score for r in reports), sum(r.max_score for r in reports)
+    lines.append(f"| **all** | **{total:g}/{most:g}** | |")
+    print("\n".join(lines))
+    print("\nfor what failed and why: fdrl grade exercises/NN_topic.ipynb")
     return 0

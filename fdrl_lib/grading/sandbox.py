@@ -37,6 +37,186 @@ _LAUNCHER = (
     "os.execv(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', '-f', conn])\n"
 )
 
+# ----------------------------------------------------------------------------------------------
+# Sealing: each kernel in its own PID, mount, network, IPC and UTS namespaces (Linux).
+#
+# With bubblewrap (``bwrap``) or util-linux ``unshare`` the kernel sees: the whole file system
+# read-only; fresh, private /tmp, /var/tmp and /dev/shm; one writable folder of its own (its
+# connection file, sockets, inputs and outputs); the class's folder, the grader's output folder
+# (cache, gradebook), the secret's file and the source checkout's solutions/ and .git hidden;
+# its own /proc (no other process visible, not even the grader's command line); no network.
+# It runs without capabilities, so it cannot undo any of this. When its first process exits or
+# is killed, the kernel of the PID namespace kills everything it started (setsid included).
+
+_SEAL = r"""
+import ctypes, json, os, sys
+cfg = json.loads(sys.argv[1]); argv = sys.argv[2:]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+RDONLY, NOSUID, NODEV, REMOUNT, BIND, REC, PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+def mount(src, dst, fs, flags, data=None):
+    enc = lambda x: None if x is None else x.encode()
+    if libc.mount(enc(src), enc(dst), enc(fs), flags, enc(data)) != 0:
+        e = ctypes.get_errno(); raise OSError(e, "mount %s: %s" % (dst, os.strerror(e)))
+mount(None, "/", None, REC | PRIVATE)
+keep = [(os.open(w, os.O_PATH | os.O_DIRECTORY), w) for w in cfg["writable"]]
+for h in cfg["hide"]:
+    if os.path.isdir(h):
+        mount("tmpfs", h, "tmpfs", NOSUID | NODEV | RDONLY, "size=4k,mode=0555")
+    elif os.path.exists(h):
+        mount("/dev/null", h, None, BIND)
+class Attr(ctypes.Structure):
+    _fields_ = [("set", ctypes.c_uint64), ("clr", ctypes.c_uint64),
+                ("prop", ctypes.c_uint64), ("userns", ctypes.c_uint64)]
+attr = Attr(1, 0, 0, 0)  # MOUNT_ATTR_RDONLY, recursively (AT_RECURSIVE): everything read-only
+if libc.syscall(442, -100, b"/", 0x8000, ctypes.byref(attr), ctypes.sizeof(attr)) != 0:
+    for line in open("/proc/self/mountinfo").read().splitlines()[::-1]:
+        point = line.split()[4].encode().decode("unicode_escape")
+        try:
+            mount(None, point, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV)
+        except OSError:
+            pass
+for t in cfg["tmp"]:
+    if os.path.isdir(t):
+        mount("tmpfs", t, "tmpfs", NOSUID | NODEV, "size=%dm,mode=1777" % cfg["tmp_mb"])
+for fd, w in keep:
+    os.makedirs(w, exist_ok=True)
+    mount("/proc/self/fd/%d" % fd, w, None, BIND)
+    mount(None, w, None, REMOUNT | BIND | NOSUID | NODEV)
+    os.close(fd)
+os.chdir(os.getcwd())  # the same path, now through the new mounts
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
+for cap in range(64):
+    libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+data = (ctypes.c_uint32 * 6)()
+libc.capset(header, data)  # no effective, permitted or inheritable capabilities
+libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+os.execv(argv[0], argv)
+"""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How kernels are sealed on this machine: ``kind`` is "bwrap", "unshare" or "none"."""
+
+    kind: str
+    why: str  # what is isolated, or why nothing is
+
+    def wrap(self, argv: list[str], writable: list[Path], hide: list[Path]) -> list[str]:
+        """The kernel's command line, sealed."""
+        hide = [h for h in dict.fromkeys(p.resolve() for p in hide) if h.exists()]
+        writable = [w.resolve() for w in writable]
+        if self.kind == "bwrap":
+            cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+            for t in _tmp_dirs():
+                cmd += ["--tmpfs", str(t)]
+            cmd += ["--tmpfs", "/dev/shm"]
+            for h in hide:
+                cmd += ["--tmpfs", str(h)] if h.is_dir() else ["--ro-bind", "/dev/null", str(h)]
+            for w in writable:
+                cmd += ["--bind", str(w), str(w)]
+            cmd += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+            # no --die-with-parent: jupyter_client may start the kernel from a short-lived thread,
+            # whose exit would kill it; the kernel dies with its process group instead. The kernel
+            # is the namespace's init (--as-pid-1): ipykernel quits when its parent is pid 1
+            cmd += ["--as-pid-1", "--cap-drop", "ALL"]  # and the cwd jupyter_client gives it
+            return [*cmd, "--", *argv]
+        if self.kind == "unshare":
+            cfg = {
+                "writable": [str(w) for w in writable],
+                "hide": [str(h) for h in hide],
+                "tmp": [str(t) for t in _tmp_dirs()] + ["/dev/shm"],
+                "tmp_mb": 512,
+            }
+            user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+            return [
+                "unshare",
+                *user,
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                "--mount",
+                "--net",
+                "--ipc",
+                "--uts",
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                _SEAL,
+                json.dumps(cfg),
+                *argv,
+            ]
+        return argv
+
+
+def _tmp_dirs() -> list[Path]:
+    dirs = [Path("/tmp"), Path("/var/tmp"), Path(tempfile.gettempdir())]
+    return [d for d in dict.fromkeys(d.resolve() for d in dirs) if d.is_dir()]
+
+
+_ISOLATION: list[Isolation] = []
+
+
+def isolation() -> Isolation:
+    """The best sealing this machine offers (probed once): ``FDRL_GRADER_SANDBOX`` = auto
+    (default), bwrap, unshare or off."""
+    if _ISOLATION:
+        return _ISOLATION[0]
+    want = os.environ.get("FDRL_GRADER_SANDBOX", "auto").strip().lower() or "auto"
+    found = Isolation("none", "sandbox turned off (FDRL_GRADER_SANDBOX=off)")
+    if want != "off":
+        tried = []
+        for kind in ("bwrap", "unshare") if want == "auto" else (want,):
+            candidate = Isolation(kind, "")
+            probe = Path(tempfile.mkdtemp(prefix="fdrl-probe-"))
+            try:
+                argv = candidate.wrap(
+                    [sys.executable, "-c", "open('ok', 'w').write('1')"], [probe], []
+                )
+                done = subprocess.run(argv, cwd=probe, capture_output=True, text=True, timeout=20)
+                if done.returncode == 0 and (probe / "ok").exists():
+                    found = Isolation(kind, SEALED[kind])
+                    break
+                tried.append(f"{kind}: {(done.stderr or f'exit {done.returncode}')[-200:]}")
+            except (OSError, subprocess.SubprocessError) as error:
+                tried.append(f"{kind}: {error}")
+            finally:
+                shutil.rmtree(probe, ignore_errors=True)
+        else:
+            found = Isolation(
+                "none",
+                "submissions are NOT sealed (no working bubblewrap or unshare on this machine"
+                + (": " + "; ".join(tried) if tried else "")
+                + "); kernels run as the grader's user and can reach its files, see "
+                "docs/grading.md (install bubblewrap: apt-get install bubblewrap)",
+            )
+    _ISOLATION.append(found)
+    return found
+
+
+SEALED = {
+    kind: f"sealed with {kind}: own PID, mount, network, IPC and UTS namespaces; file system "
+    "read-only except a private /tmp and the kernel's own folder; the class, the grader's "
+    "output and secret hidden; no capabilities"
+    for kind in ("bwrap", "unshare")
+}
+
+
+def sandbox_note() -> str:
+    """Warn once (stderr) when kernels cannot be sealed; return what isolation is in force."""
+    found = isolation()
+    if found.kind == "none" and not _WARNED:
+        _WARNED.append(True)
+        print(f"fdrl grade: warning: {found.why}", file=sys.stderr)
+    return found.why
+
+
+_WARNED: list[bool] = []
+
+
 CANCEL = threading.Event()  # set on Ctrl-C in batch mode: every running kernel is stopped
 
 
@@ -71,6 +251,8 @@ class Kernel:
 
     limits: Limits
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="fdrl-kernel-")))
+    shared: tuple[Path, ...] = ()  # more folders the kernel may write (the run's inputs/outputs)
+    hide: tuple[Path, ...] = ()  # folders and files the kernel must not see (the class, ...)
     deadline: float = 0.0
     dead: bool = False
 
@@ -89,10 +271,19 @@ class Kernel:
             str(self.limits.file_mb * 2**20),
             "{connection_file}",
         ]
+        sealed = isolation()
+        argv = sealed.wrap(argv, [self.workdir, *self.shared], list(self.hide))
         spec = {"argv": argv, "display_name": "fdrl grader", "language": "python"}
+        if sealed.kind != "none":  # a SIGINT to the process group would also hit the wrapper
+            spec["interrupt_mode"] = "message"  # ipykernel then signals itself
         (spec_dir / "kernel.json").write_text(json.dumps(spec))
         ksm = KernelSpecManager(kernel_dirs=[str(spec_dir.parent)])
-        self.km = KernelManager(kernel_name="fdrl-grader", kernel_spec_manager=ksm)
+        self.km = KernelManager(
+            kernel_name="fdrl-grader",
+            kernel_spec_manager=ksm,
+            transport="ipc",  # unix sockets in the kernel's folder: no network needed
+            connection_file=str(self.workdir / "kernel.json"),
+        )
         env = {
             key: value
             for key, value in os.environ.items()
@@ -106,6 +297,9 @@ class Kernel:
             MPLBACKEND="Agg",
             PYTHONHASHSEED="0",
             PYDEVD_DISABLE_FILE_VALIDATION="1",
+            IPYTHONDIR=str(self.workdir / "ipython"),  # no startup files from the grader's home
+            MPLCONFIGDIR=str(self.workdir / "mpl"),
+            JUPYTER_RUNTIME_DIR=str(self.workdir / "runtime"),
         )
         cwd = self.workdir / "cwd"
         cwd.mkdir()
@@ -128,6 +322,7 @@ class Kernel:
             self.kc.stop_channels()
         except Exception:
             pass
+        self._kill_sealed_kernel()
         try:
             if self.km.has_kernel:
                 self.km.shutdown_kernel(now=True)
@@ -135,6 +330,23 @@ class Kernel:
             pass
         self.dead = True
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _kill_sealed_kernel(self) -> None:
+        """Sealed, the started process is bwrap/unshare and the kernel its child: kill the kernel
+        first (its namespace dies with it) so the wrapper reaps it and exits, instead of both
+        dying at once and the kernel lingering as a zombie nobody waits for."""
+        import signal
+
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is None or isolation().kind == "none" or process.poll() is not None:
+            return
+        try:
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
+            for child in children.split():
+                os.kill(int(child), signal.SIGKILL)
+            process.wait(timeout=2)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
 
     def _left(self) -> float:
         return self.deadline - time.monotonic()
@@ -226,6 +438,47 @@ def trim_traceback(lines: list[str] | str, max_lines: int = 25, max_chars: int =
 
 
 # ----------------------------------------------------------------------------------------------
+# The prelude: run in the kernel before the learner's first cell. The grader's checks,
+# references and secret handling cannot be imported from the kernel (a sealed kernel does not
+# even see their files); the message says why.
+
+PRIVATE_MODULES = (
+    "fdrl_lib.grading.exercises",
+    "fdrl_lib.grading.runner",
+    "fdrl_lib.grading.secret",
+    "fdrl_lib.grading.release",
+)
+
+PRELUDE = r"""
+def __fdrl_prelude__(private):
+    import sys
+
+    class __FdrlPrivate__:
+        blocked = set()  # library modules not importable while an exercise is checked
+        why = ""
+
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if any(name == p or name.startswith(p + ".") for p in private):
+                raise ModuleNotFoundError(
+                    "%s is not available while a submission is graded: the grader's checks and "
+                    "references stay in the grader (check() works in your own notebook)" % name
+                )
+            if any(name == b or name.startswith(b + ".") for b in __FdrlPrivate__.blocked):
+                raise ModuleNotFoundError("%s is not available %s" % (name, __FdrlPrivate__.why))
+            return None
+
+    for name in list(sys.modules):
+        if any(name == p or name.startswith(p + ".") for p in private):
+            del sys.modules[name]
+    sys.meta_path.insert(0, __FdrlPrivate__)
+    return __FdrlPrivate__
+__fdrl_private__ = __fdrl_prelude__(PRIVATE_MODULES)
+del __fdrl_prelude__
+""".replace("PRIVATE_MODULES", repr(list(PRIVATE_MODULES)))
+
+
+# ----------------------------------------------------------------------------------------------
 # The harness: code run in the kernel after the learner's cells, once per exercise. It calls the
 # learner's function on the grader's inputs and writes what came back. It decides nothing.
 
@@ -258,11 +511,43 @@ def __fdrl_produce__(spec_json):
         exec(source, scope)
         g[name] = scope[name]
 
+    # The library's implementations of this lecture's exercises fail while they are checked:
+    # loaded functions get a body that raises (every alias of them included), modules not yet
+    # loaded cannot be imported. Everything is put back afterwards.
+    import importlib, sys
+    why = "while exercise %s is graded: write your own `%s`" % (spec["number"], spec["function"])
+    blocked = []
+    private = g.get("__fdrl_private__")
+    private = private if hasattr(private, "blocked") and hasattr(private, "why") else None
+    for target in spec.get("library", []):
+        module, _, qualname = target.partition(":")
+        if module not in sys.modules:
+            if private is not None:
+                private.blocked.add(module)
+            continue
+        try:
+            library_fn = sys.modules[module]
+            for part in qualname.split("."):
+                library_fn = getattr(library_fn, part)
+            library_fn = getattr(library_fn, "__func__", library_fn)
+            blocker = {}
+            exec("def blocked(*args, **kwargs):\n    raise RuntimeError(%r)"
+                 % ("%s.%s is not available %s" % (module, qualname, why)), blocker)
+            blocked.append((library_fn, library_fn.__code__))
+            library_fn.__code__ = blocker["blocked"].__code__
+        except Exception:
+            pass
+    if private is not None:
+        private.why = why
+
     wrap = None
     if spec.get("wrapper"):  # the exercise's adapter: wrap(fn, *args) -> outputs as numbers
         scope = {}
         exec(spec["wrapper"][1], scope)
         wrap = scope[spec["wrapper"][0]]
+        if spec["wrapper"][2] is not None:  # an adapter with options: adapter(fn, options, names)
+            adapted, options, names = wrap, spec["wrapper"][2], spec["wrapper"][3]
+            wrap = lambda f, *a, **k: adapted(f, options, names, *a, **k)
 
     def alarm(signum, frame):
         raise TimeoutError("took longer than %g s" % spec["case_timeout"])
@@ -315,6 +600,8 @@ def __fdrl_produce__(spec_json):
                     parts = []
                 entry["n"] = len(parts)
                 for i, part in enumerate(parts):
+                    if type(part).__module__.split(".")[0] == "torch" and hasattr(part, "detach"):
+                        part = part.detach().cpu().numpy()  # tensors come back as numbers
                     try:
                         array = np.asarray(part)
                     except Exception as error:
@@ -334,5 +621,9 @@ def __fdrl_produce__(spec_json):
                 g.pop(name, None)
             else:
                 g[name] = value
+        for library_fn, code in blocked:
+            library_fn.__code__ = code
+        if private is not None:
+            private.blocked.clear()
     write()
 """

@@ -30,10 +30,42 @@ class Case:
     """One call of a learner function on fixed inputs, worth ``points`` if every output is right."""
 
     name: str  # what a learner reads: "book grid, gamma=0.9, V = 0"
-    make_inputs: Callable[[], Inputs]  # deterministic: fixed seeds, no global state
+    # Deterministic (fixed seeds, no global state). A hidden case takes ``seed`` with a public
+    # default: ``lambda seed=21: random_inputs(seed)``; ``fdrl grade`` passes a seed derived
+    # from the instructor's secret, so hidden inputs cannot be known before grading.
+    make_inputs: Callable[..., Inputs]
     points: float = 1.0
     hidden: bool = False  # not run by the notebook's check cell; always run by the grader
     grid: str | None = None  # GridWorld classmethod name when the states are grid cells
+
+    @property
+    def seeded(self) -> bool:
+        """Whether ``make_inputs`` takes a seed (every hidden case must)."""
+        import inspect
+
+        return bool(inspect.signature(self.make_inputs).parameters)
+
+
+def case(
+    name: str,
+    make: Callable[..., Inputs],
+    *args: Any,
+    hidden: bool = False,
+    points: float = 1.0,
+    grid: str | None = None,
+    seed: int | None = None,
+    **kwargs: Any,
+) -> Case:
+    """A case in one line: ``case("B=16, with terminals", loss_inputs, seed=1, B=16)``.
+
+    ``make(*args, seed=..., **kwargs)`` builds the inputs; a hidden case passes its seed on
+    (the grader replaces it with one derived from the instructor's secret).
+    """
+    if seed is None:
+        return Case(name, lambda: make(*args, **kwargs), points, hidden, grid)
+    if hidden:
+        return Case(name, lambda seed=seed: make(*args, seed=seed, **kwargs), points, hidden, grid)
+    return Case(name, lambda: make(*args, seed=seed, **kwargs), points, hidden, grid)
 
 
 @dataclass(frozen=True)
@@ -47,6 +79,8 @@ class Output:
     # mistake is). When a wrong output matches a variant, the feedback names the mistake.
     mistakes: tuple[tuple[str, str], ...] = ()
     hint: str = ""  # leads the feedback whenever this output is wrong and no mistake matched
+    shape: str = ""  # what the shape means, for shape messages: "(S,)", "(S, A)"
+    nonfinite: str = ""  # leads the feedback when the output holds NaN/inf (e.g. an overflow)
 
 
 @dataclass(frozen=True)
@@ -69,7 +103,28 @@ class Exercise:
     # ``wrapper(learner_function, *args, **kwargs)`` instead of ``learner_function(...)`` and
     # returns the outputs as numbers. Self-contained (imports inside, module level): its source
     # is sent into the learner's kernel, like the ``isolate`` references.
-    wrapper: Callable[..., Any] | None = None
+    # (or an ``adapters.Adapter``: the generic torch / callable-input adapter with options)
+    wrapper: Any = None
+    # Mistakes from the shared catalogue (``fdrl_lib.grading.mistakes``): their answers are
+    # computed as variants of the reference and named in the feedback when an output matches.
+    variants: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.variants:
+            return
+        from fdrl_lib.grading.mistakes import with_variants
+
+        names = tuple(output.name for output in self.outputs)
+        object.__setattr__(self, "reference", with_variants(self.reference, self.variants, names))
+        outputs = tuple(
+            replace(
+                output,
+                mistakes=output.mistakes
+                + tuple((f"{output.name}@{m.key}", m.text) for m in self.variants),
+            )
+            for output in self.outputs
+        )
+        object.__setattr__(self, "outputs", outputs)
 
     @property
     def grade_id(self) -> str:
@@ -93,6 +148,9 @@ class Lecture:
     exercises: tuple[Exercise, ...]
     reference_source: str = ""  # numpy source of the functions named in ``isolate``
     kernel_references: dict[str, str] = field(default_factory=dict)  # function -> source
+    # The library's implementations of these exercises, "module:qualname"; while a learner
+    # function is checked they raise "not available while exercise N is graded" in the kernel.
+    library: tuple[str, ...] = ()
 
     def exercise(self, number: str) -> Exercise:
         for exercise in self.exercises:
@@ -117,20 +175,24 @@ def as_numeric(got: Any, name: str) -> tuple[np.ndarray | None, str]:
     return array, ""
 
 
-def _shape_message(name: str, got: np.ndarray, expected_shape: tuple[int, ...]) -> str:
-    meaning = {1: "(S,)", 2: "(S, A)"}.get(len(expected_shape), "")
+def _shape_message(
+    name: str, got: np.ndarray, expected_shape: tuple[int, ...], meaning: str = ""
+) -> str:
     return (
         f"{name} has shape {tuple(got.shape)}, expected {tuple(expected_shape)} {meaning}".rstrip()
     )
 
 
-def compare_values(got: Any, expected: np.ndarray, name: str, atol: float) -> tuple[bool, str]:
+def compare_values(
+    got: Any, expected: np.ndarray, name: str, atol: float, meaning: str = ""
+) -> tuple[bool, str]:
     """Arrays equal up to ``atol`` (absolute and relative), with the worst entry named."""
+    expected = np.asarray(expected, dtype=float)
     array, message = as_numeric(got, name)
     if array is None:
         return False, message
     if array.shape != expected.shape:
-        return False, _shape_message(name, array, expected.shape)
+        return False, _shape_message(name, array, expected.shape, meaning)
     array = array.astype(float)
     if not np.all(np.isfinite(array)):
         bad = int(np.sum(~np.isfinite(array)))
@@ -153,7 +215,9 @@ def _first_bad(array: np.ndarray) -> Any:
     return int(index[0]) if len(index) == 1 else tuple(int(i) for i in index)
 
 
-def compare_greedy(got: Any, Q: np.ndarray, name: str, atol: float) -> tuple[bool, str]:
+def compare_greedy(
+    got: Any, Q: np.ndarray, name: str, atol: float, meaning: str = ""
+) -> tuple[bool, str]:
     """A deterministic policy (S,) that picks a best action of ``Q`` (S, A) in every state.
 
     Any maximiser is accepted, so ties (exit cells, the terminal state) never cost points.
@@ -163,7 +227,7 @@ def compare_greedy(got: Any, Q: np.ndarray, name: str, atol: float) -> tuple[boo
         return False, message
     S, A = Q.shape
     if array.shape != (S,):
-        return False, _shape_message(name, array, (S,))
+        return False, _shape_message(name, array, (S,), meaning)
     if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
         return False, f"{name} should hold integer actions 0..{A - 1}, got {array[:5]}..."
     actions = array.astype(int)
@@ -182,7 +246,9 @@ def compare_greedy(got: Any, Q: np.ndarray, name: str, atol: float) -> tuple[boo
     )
 
 
-def compare_probs(got: Any, expected: np.ndarray, name: str, atol: float) -> tuple[bool, str]:
+def compare_probs(
+    got: Any, expected: np.ndarray, name: str, atol: float, meaning: str = ""
+) -> tuple[bool, str]:
     """A stochastic policy (S, A): rows are distributions equal to the expected ones."""
     array, message = as_numeric(got, name)
     if array is None:
@@ -192,7 +258,7 @@ def compare_probs(got: Any, expected: np.ndarray, name: str, atol: float) -> tup
         if np.any(np.abs(sums - 1) > 1e-6):
             s = int(np.argmax(np.abs(sums - 1)))
             return False, f"{name} rows should sum to 1; row {s} sums to {sums[s]:.6g}"
-    return compare_values(array, expected, name, atol)
+    return compare_values(array, expected, name, atol, meaning)
 
 
 FREQUENCY_Z = 5.0  # "frequencies": allowed deviation in standard errors of a count's frequency
@@ -229,11 +295,11 @@ def compare_frequencies(got: Any, probs: np.ndarray, name: str) -> tuple[bool, s
 
 def _compare(output: Output, got: Any, reference: dict[str, Any]) -> tuple[bool, str]:
     if output.kind == "values":
-        return compare_values(got, reference[output.name], output.name, output.atol)
+        return compare_values(got, reference[output.name], output.name, output.atol, output.shape)
     if output.kind == "greedy":
-        return compare_greedy(got, reference["Q"], output.name, output.atol)
+        return compare_greedy(got, reference["Q"], output.name, output.atol, output.shape)
     if output.kind == "probs":
-        return compare_probs(got, reference[output.name], output.name, output.atol)
+        return compare_probs(got, reference[output.name], output.name, output.atol, output.shape)
     return compare_frequencies(got, reference[output.name], output.name)
 
 
@@ -251,6 +317,8 @@ def compare_output(output: Output, got: Any, reference: dict[str, Any]) -> tuple
         for key, mistake in output.mistakes:
             if key in reference and _compare(replace(output, name=key), got, reference)[0]:
                 return False, f"{mistake} [{message}]"
+        if output.nonfinite and "NaN/inf" in message:
+            return False, f"{output.nonfinite} [{message}]"
         return False, f"{output.hint} [{message}]" if output.hint else message
     except Exception as error:  # defensive: a comparison must not crash the grader
         return False, f"{output.name} could not be compared ({type(error).__name__}: {error})"

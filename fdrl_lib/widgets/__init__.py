@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-STATIC_NOTE = "[interactive controls: run this notebook in Jupyter to move the sliders]"
+# What a saved notebook, GitHub and the slides show in place of the live controls.
+STATIC_NOTE = "\u25b6 Run this cell to use the controls (the picture above is a static copy)."
 
 
 def display_controls(box: Any) -> None:
@@ -54,3 +55,34 @@ class Demo:
         self._handle = display(self.figure, display_id=True)
         display_controls(self.controls)
         return self
+
+
+def show_source(obj: Any, start: str | None = None, end: str | None = None) -> Any:
+    """``obj``'s source as highlighted code, without its docstring (the notebook says it).
+
+    ``start``/``end`` cut the listing to the lines from the first containing ``start`` up to the
+    first containing ``end`` (inclusive): the loop of an algorithm, without its bookkeeping.
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    from IPython.display import Code
+
+    source = textwrap.dedent(inspect.getsource(obj))
+    lines = source.splitlines()
+    first = ast.parse(source).body[0]  # a module's docstring, or the def/class statement
+    doc = first if isinstance(first, ast.Expr) else getattr(first, "body", [None])[0]
+    if isinstance(doc, ast.Expr) and isinstance(getattr(doc, "value", None), ast.Constant):
+        del lines[doc.lineno - 1 : doc.end_lineno]
+    if start is not None:
+        first = next((i for i, line in enumerate(lines) if start in line), None)
+        if first is None:
+            raise ValueError(f"{start!r} is not in the source of {obj.__name__}")
+        lines = lines[first:]
+    if end is not None:
+        last = next((i for i, line in enumerate(lines) if end in line), None)
+        if last is None:
+            raise ValueError(f"{end!r} is not in the source of {obj.__name__}")
+        lines = lines[: last + 1]
+    return Code(textwrap.dedent("\n".join(lines)), language="python")

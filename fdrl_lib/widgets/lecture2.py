@@ -6,8 +6,8 @@
 * ``ReplayDemo``: prioritized replay's sampling distribution ``P(i) = p_i^alpha / sum_k p_k^alpha``
   as alpha moves from uniform (0) to fully greedy in |TD error| (1), with the importance weights
   ``w_i`` for beta, and what the library's sum tree actually samples.
-* ``EvalEvery`` and ``ablation``: a ``train`` callback that evaluates the greedy policy every N
-  steps and stops at a threshold, and seed sweeps over DQN configs for the learning-curve plots.
+* ``ablation``: seed sweeps over DQN configs for the learning-curve plots, read from training's
+  own periodic evaluation (``result.logs["eval_return"]``).
 
 The logic lives in pure functions (``qlearning_state``, ``draw_qlearning``, ``replay_state``,
 ``draw_replay``) that tests drive without a browser; the widget classes only wire controls to
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from fdrl_lib import buffers
 from fdrl_lib.tabular import GridWorld
 from fdrl_lib.tabular.qlearning import QLearningResult
 from fdrl_lib.widgets import STATIC_NOTE, Demo
@@ -45,8 +46,7 @@ def priority_probs(
         raise ValueError(f"td_errors has shape {td_errors.shape}; expected a non-empty (N,) array")
     if not alpha >= 0:
         raise ValueError(f"alpha={alpha}; expected a priority exponent >= 0")
-    scaled = (np.abs(td_errors) + eps) ** alpha  # p_i^alpha
-    return scaled / scaled.sum()
+    return buffers.priority_probabilities(td_errors, alpha, eps)  # the replay buffer's formula
 
 
 def importance_weights(probs: np.ndarray, beta: float) -> np.ndarray:
@@ -54,8 +54,7 @@ def importance_weights(probs: np.ndarray, beta: float) -> np.ndarray:
     if not 0 <= beta <= 1:
         raise ValueError(f"beta={beta}; expected an importance exponent in [0, 1]")
     probs = np.asarray(probs, dtype=float)
-    weights = (len(probs) * probs) ** (-beta)
-    return weights / weights.max()
+    return buffers.importance_weights(probs, len(probs), beta)  # the replay buffer's formula
 
 
 def example_td_errors(n: int = 16, seed: int = 0) -> np.ndarray:
@@ -175,6 +174,19 @@ def q_error(Q: np.ndarray, Q_star: np.ndarray, n_cells: int) -> float:
     return float(np.sqrt(np.mean((Q[:n_cells] - Q_star[:n_cells]) ** 2)))
 
 
+def greedy_agreement(Q: np.ndarray, Q_star: np.ndarray, states: Sequence[int]) -> int:
+    """In how many of ``states`` Q's greedy action is unique and optimal (argmax Q*).
+
+    A state where Q's best actions tie (all zeros before any update) has no greedy action yet,
+    so it does not count: an empty table agrees with pi* nowhere, not in the cells where action 0
+    happens to be optimal.
+    """
+    Q, Q_star = np.asarray(Q)[list(states)], np.asarray(Q_star)[list(states)]
+    best = Q.max(axis=1, keepdims=True)
+    unique = np.sum(np.isclose(Q, best, rtol=0, atol=1e-12), axis=1) == 1
+    return int(np.sum(unique & (Q.argmax(axis=1) == Q_star.argmax(axis=1))))
+
+
 @lru_cache(maxsize=32)
 def _learn(
     layout: str, epsilon: float, alpha: float, seed: int, steps: int
@@ -228,7 +240,8 @@ def qlearning_state(
 
     ``Q`` (S, A) is the learned table (all zeros at step 0), ``Q_star`` (S, A) the optimum,
     ``errors`` the RMS error of every stored table (the curve), ``episodes`` how many episodes
-    finished by ``step`` and ``policy_agrees`` in how many non-exit cells argmax Q = argmax Q*.
+    finished by ``step`` and ``policy_agrees`` in how many non-exit cells Q's greedy action is
+    unique and optimal (``greedy_agreement``).
     """
     if step < 0 or step > STEPS_MAX or step % CHUNK:
         raise ValueError(f"step={step}; expected a multiple of {CHUNK} between 0 and {STEPS_MAX}")
@@ -236,7 +249,7 @@ def qlearning_state(
     n_cells = len(grid.cells)
     Q = np.zeros_like(Q_star) if step == 0 else result.Q_history[step // CHUNK - 1]
     open_cells = [s for s in range(n_cells) if s not in grid.exits]
-    agrees = int(np.sum(Q[open_cells].argmax(axis=1) == Q_star[open_cells].argmax(axis=1)))
+    agrees = greedy_agreement(Q, Q_star, open_cells)
     errors = [q_error(np.zeros_like(Q_star), Q_star, n_cells)]
     errors += [q_error(q, Q_star, n_cells) for q in result.Q_history]
     return {
@@ -354,44 +367,6 @@ def qlearning_demo(**settings: Any) -> QLearningDemo:
 # ---------------------------------------------------------------------- DQN experiments
 
 
-class EvalEvery:
-    """A ``train`` callback: every ``every`` env steps, score the greedy policy; stop at threshold.
-
-    ``records`` collects ``{"step", "eval_return"}``; ``solved_at`` is the first step whose score
-    reached ``threshold`` (None if never). Scores use ``fdrl_lib.evaluate`` (fixed seeds), so the
-    same policy always gets the same score.
-    """
-
-    def __init__(
-        self,
-        env: Any = "CartPole-v1",
-        every: int = 2_000,
-        episodes: int = 5,
-        threshold: float | None = None,
-        seed: int = 10_000,
-    ) -> None:
-        if every < 1:
-            raise ValueError(f"every={every}; expected a positive number of env steps")
-        self.env, self.every, self.episodes = env, int(every), int(episodes)
-        self.threshold, self.seed = threshold, seed
-        self.next_eval = self.every
-        self.records: list[dict[str, float]] = []
-        self.solved_at: int | None = None
-
-    def __call__(self, progress: Any) -> bool:
-        from fdrl_lib import evaluate
-
-        if progress.step < self.next_eval:
-            return False
-        self.next_eval += self.every
-        score = evaluate(progress.policy, self.env, episodes=self.episodes, seed=self.seed)
-        self.records.append({"step": float(progress.step), "eval_return": score})
-        if self.threshold is not None and score >= self.threshold:
-            self.solved_at = int(progress.step)
-            return True
-        return False
-
-
 def carry_forward(
     records: Sequence[Mapping[str, float]], total_steps: int, every: int, key: str = "eval_return"
 ) -> list[dict[str, float]]:
@@ -421,12 +396,17 @@ def ablation(
     progress: bool = True,
     train: Callable[..., Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Train each named DQN config on every seed; evaluate every ``every`` steps.
+    """Train each named DQN config on every seed, with training's own periodic evaluation.
 
-    Returns ``{name: {"records": [one carried-forward eval history per seed], "solved_at": [...],
-    "wall_time": [...], "final": [...]}}``; ``records`` feeds ``plotting.learning_curve(...,
-    key="eval_return")``. ``train`` defaults to ``fdrl_lib.algos.dqn.train``.
+    Each run evaluates its greedy policy every ``every`` env steps on ``episodes`` episodes (the
+    shared evaluation of ``fdrl_lib.training``, read back from ``result.logs["eval_return"]``)
+    and stops at ``threshold`` (None: uses the whole budget). Returns ``{name: {"records": [one
+    carried-forward eval history per seed], "solved_at": [...], "wall_time": [...], "final":
+    [...]}}``; ``records`` feeds ``plotting.learning_curve(..., key="eval_return")``. ``train``
+    defaults to ``fdrl_lib.algos.dqn.train``.
     """
+    import dataclasses
+
     if train is None:
         from fdrl_lib.algos import dqn
 
@@ -441,23 +421,25 @@ def ablation(
         name: {"records": [], "solved_at": [], "wall_time": [], "final": []} for name in configs
     }
     for name, seed in runs:
-        evaluator = EvalEvery(env, every=every, episodes=episodes, threshold=threshold)
-        start = time.perf_counter()
-        train(
-            env,
+        config = dataclasses.replace(
             configs[name],
-            seed=seed,
-            total_steps=total_steps,
-            callback=evaluator,
-            progress=False,
+            eval_every=every,
+            eval_episodes=episodes,
+            target_return=threshold,
+            stop_at_target=threshold is not None,
         )
-        if not evaluator.records:  # budget shorter than one evaluation period
-            raise ValueError(f"total_steps={total_steps} < every={every}: nothing was evaluated")
+        start = time.perf_counter()
+        result = train(env, config, seed=seed, total_steps=total_steps, progress=False)
+        evaluations = result.logs.get("eval_return", [])
+        if not evaluations:
+            raise ValueError(f"the run of {name!r} logged no evaluation (every={every})")
+        records = [{"step": float(step), "eval_return": float(v)} for step, v in evaluations]
+        solved = [int(step) for step, v in evaluations if threshold is not None and v >= threshold]
         row = out[name]
-        row["records"].append(carry_forward(evaluator.records, total_steps, every))
-        row["solved_at"].append(evaluator.solved_at)
+        row["records"].append(carry_forward(records, total_steps, every))
+        row["solved_at"].append(solved[0] if solved else None)
         row["wall_time"].append(time.perf_counter() - start)
-        row["final"].append(evaluator.records[-1]["eval_return"])
+        row["final"].append(records[-1]["eval_return"])
         if bar is not None:
             bar.set_postfix(run=f"{name} seed {seed}", refresh=False)
             bar.update(1)
@@ -492,11 +474,11 @@ __all__ = [
     "q_error",
     "qlearning_demo",
     "qlearning_state",
-    "EvalEvery",
     "ReplayDemo",
     "ablation",
     "ablation_table",
     "carry_forward",
+    "greedy_agreement",
     "draw_replay",
     "example_td_errors",
     "importance_weights",

@@ -69,10 +69,11 @@ BUGS = {
         [("value_iteration", "range(horizon if horizon", "range(horizon + 1 if horizon")],
         {**FULL, "1.2": 2},
     ),
-    # log-sum-exp without the factor beta: right only when beta = 1 (1 of 4).
+    # log-sum-exp without the factor beta: right when beta = 1, and at beta = 0.003 where the
+    # log term vanishes (2 of 4).
     "bug_wrong_temperature": (
         [("soft_value_iteration", "Q_max[:, 0] + beta * np.log(", "Q_max[:, 0] + np.log(")],
-        {**FULL, "1.5": 1},
+        {**FULL, "1.5": 2},
     ),
     # stochastic policies collapsed to their most likely action: the 2 stochastic cases fail.
     "bug_stochastic_as_greedy": (
@@ -218,7 +219,35 @@ while True:
     pass
 """
 
+# Stubs that hand back the library's or the grader's own answers (issue 14, defect 2): while an
+# exercise is graded those implementations fail with a message saying so.
+CALLS_LIBRARY = """
+import fdrl_lib.tabular as tabular
+from fdrl_lib.tabular import soft_value_iteration as soft  # an alias, loaded before grading
+def value_iteration(P, R, gamma, horizon=None, tol=1e-10):
+    result = tabular.value_iteration(tabular.TabularMDP(P, R, gamma=gamma), horizon=horizon)
+    return result.V, result.policy
+def bellman_backup(P, R, gamma, V):
+    return tabular.TabularMDP(P, R, gamma=gamma).backup(V)
+def soft_value_iteration(P, R, gamma, beta, horizon=None, tol=1e-10):
+    result = soft(tabular.TabularMDP(P, R, gamma=gamma), beta, horizon=horizon)
+    return result.V, result.policy
+"""
+
+CALLS_GRADER = """
+def policy_evaluation(P, R, gamma, policy, tol=1e-10):
+    from fdrl_lib.grading.exercises import mdps
+    return mdps.policy_evaluation(P, R, gamma, policy)
+def policy_iteration(P, R, gamma):
+    import importlib
+    mdps = importlib.import_module("fdrl_lib.grading.exercises.mdps")
+    reference = mdps._ref_policy_iteration({"P": P, "R": R, "gamma": gamma})
+    return reference["V"], reference["Q"].argmax(axis=1)
+"""
+
 HOSTILE = {
+    "cheat_calls_library": ("exercise", [("append", CALLS_LIBRARY)], ZERO),
+    "cheat_calls_grader": ("exercise", [("append", CALLS_GRADER)], ZERO),
     "hostile_fake_print": ("exercise", [("append", "import json\n" + FAKE_PRINT)], ZERO),
     "hostile_patch_grader": ("exercise", [("append", PATCH_GRADER)], ZERO),
     "hostile_patch_numpy": ("exercise", [("append", PATCH_NUMPY)], ZERO),

@@ -11,9 +11,10 @@ from fdrl_lib.grading.spec import Lecture
 
 def lectures() -> dict[str, Lecture]:
     """All graded notebooks by name (imported lazily: each lecture may import its library)."""
-    from fdrl_lib.grading.exercises import dqn, mdps
+    from fdrl_lib.grading.exercises import dqn, mdps, policy_gradients
 
-    return {lecture.name: lecture for lecture in (mdps.LECTURE, dqn.LECTURE)}
+    lectures = (mdps.LECTURE, dqn.LECTURE, policy_gradients.LECTURE)
+    return {lecture.name: lecture for lecture in lectures}
 
 
 def lecture_of(number: str) -> Lecture:

@@ -156,12 +156,23 @@ def torch_dqn_loss(  # noqa: ANN201, PLR0913
     return float(loss.detach()), target_grad, online_grad
 
 
-# Isolation reference: while 2.6 is checked, a learner's dqn_target is swapped for this one.
+# Isolation reference: while 2.6 is checked (in the notebook's check cell and by the grader
+# alike), a learner's dqn_target is swapped for this one. It keeps the caller's types: torch
+# tensors in, a tensor out (what a dqn_loss naturally passes), numpy arrays in, an array out.
 
 
 def dqn_target(reward, terminated, gamma, next_q_target, next_q_online=None):  # noqa: ANN001, ANN201
     import numpy as np
 
+    if type(next_q_target).__module__.split(".")[0] == "torch":
+        import torch
+
+        chooser = next_q_target if next_q_online is None else next_q_online
+        best = torch.as_tensor(chooser).argmax(dim=1, keepdim=True)  # (B, 1)
+        value = next_q_target.gather(1, best).squeeze(1)  # (B,)
+        like = {"dtype": value.dtype, "device": value.device}
+        done = torch.as_tensor(terminated, **like)
+        return torch.as_tensor(reward, **like) + gamma * (1.0 - done) * value
     next_q_target = np.asarray(next_q_target, dtype=float)  # (B, A)
     chooser = next_q_target if next_q_online is None else np.asarray(next_q_online, dtype=float)
     best = chooser.argmax(axis=1)  # (B,)
@@ -198,6 +209,10 @@ def stream_inputs(
     ends = rng.random(T)
     terminated = ends < p_terminated
     truncated = (ends >= p_terminated) & (ends < p_terminated + p_truncated)
+    if p_terminated > 0 and not terminated.any():  # every seed shows what the case promises
+        terminated[T // 3], truncated[T // 3] = True, False
+    if p_truncated > 0 and not truncated.any():
+        truncated[2 * T // 3], terminated[2 * T // 3] = True, False
     state = int(rng.integers(S))
     resets = rng.integers(S, size=T)
     for t in range(T):
@@ -227,7 +242,12 @@ def _replay(inputs: Inputs, rule: str = "right") -> np.ndarray:
             terminal = False
         elif rule == "truncated_as_terminal":
             terminal = terminal or bool(inputs["truncated"][t])
-        target = r if terminal else r + gamma * Q[int(inputs["next_obs"][t])].max()  # eq. 2.4
+        bootstrap_from = int(
+            inputs["obs"][t] if rule == "bootstraps_from_obs" else inputs["next_obs"][t]
+        )
+        target = r if terminal else r + gamma * Q[bootstrap_from].max()  # eq. 2.4
+        if rule == "gamma_on_reward":
+            target = gamma * target
         if rule == "no_average":
             Q[s, a] = target
         else:
@@ -236,7 +256,13 @@ def _replay(inputs: Inputs, rule: str = "right") -> np.ndarray:
 
 
 def _ref_q_update(inputs: Inputs) -> dict[str, Any]:
-    rules = ("ignores_terminated", "truncated_as_terminal", "no_average")
+    rules = (
+        "ignores_terminated",
+        "truncated_as_terminal",
+        "no_average",
+        "bootstraps_from_obs",
+        "gamma_on_reward",
+    )
     return {"Q": _replay(inputs), **{f"Q@{rule}": _replay(inputs, rule) for rule in rules}}
 
 
@@ -253,6 +279,12 @@ def greedy_inputs(q_values: list[float], epsilon: float, seed: int) -> Inputs:
         "seed": int(seed),
         "n": N_DRAWS,
     }
+
+
+def _q_values(seed: int, A: int) -> np.ndarray:
+    """A distinct, seeded Q-value per action (no ties for the greedy action)."""
+    rng = np.random.default_rng(seed)
+    return np.round(rng.permutation(A) + rng.uniform(0.0, 0.9, size=A), 2)
 
 
 def _ref_epsilon_greedy(inputs: Inputs) -> dict[str, Any]:
@@ -314,6 +346,17 @@ def _ref_dqn_target(inputs: Inputs) -> dict[str, Any]:
     if double:
         ref["y@evaluates_with_online"] = _td_target(inputs, True, terminated, True)
         ref["y@not_double"] = _td_target(inputs, False, terminated)
+    reward, gamma, alive = inputs["reward"], inputs["gamma"], 1.0 - terminated
+    value = dqn_target(
+        np.zeros_like(reward),
+        np.zeros_like(reward),
+        1.0,
+        inputs["next_q_target"],
+        inputs.get("next_q_online"),
+    )  # (B,) next values
+    ref["y@gamma_on_reward"] = gamma * (reward + alive * value)
+    if terminated.any():
+        ref["y@terminal_drops_reward"] = alive * (reward + gamma * value)
     return ref
 
 
@@ -359,6 +402,14 @@ def sum_tree_inputs(priorities: np.ndarray, uniforms: np.ndarray) -> Inputs:
         "priorities": np.asarray(priorities, dtype=float),
         "uniforms": np.asarray(uniforms, dtype=float),
     }
+
+
+def _priorities(seed: int, N: int) -> np.ndarray:
+    """N integer priorities in 0..4, with at least one zero and a positive total."""
+    rng = np.random.default_rng(seed)
+    priorities = rng.integers(1, 5, size=N).astype(float)
+    priorities[rng.integers(N)] = 0.0
+    return priorities
 
 
 def stratified_values(total: float, uniforms: np.ndarray) -> np.ndarray:
@@ -441,10 +492,14 @@ def _reference_loss(inputs: Inputs, variant: str = "right") -> tuple[float, np.n
         y = dqn_target(reward, terminated, inputs["gamma"], evaluator(next_obs), next_q_online)
     q = online(obs).gather(1, torch.as_tensor(inputs["action"])[:, None]).squeeze(1)  # (B,)
     error = q - y
+    if variant == "max_not_taken_action":
+        error = online(obs).max(dim=1).values - y
     if variant == "squared_error":
         loss = (0.5 * error**2).mean()
     elif variant == "mse":
         loss = (error**2).mean()
+    elif variant == "sum":
+        loss = huber(error).sum()
     else:
         loss = huber(error).mean()
     loss.backward()
@@ -459,7 +514,7 @@ def _ref_dqn_loss(inputs: Inputs) -> dict[str, Any]:
         "online_grad": grad,
         "target_grad": np.array(0.0),
     }
-    variants = ["ignores_terminated", "squared_error", "mse"]
+    variants = ["ignores_terminated", "squared_error", "mse", "sum", "max_not_taken_action"]
     if inputs["double"]:
         variants.append("evaluates_with_online")
     for variant in variants:
@@ -509,7 +564,19 @@ EXERCISES = (
                         "your update overwrites Q(s, a) with the target; eq. 2.5 mixes it in: "
                         "(1 - alpha) Q(s, a) + alpha target",
                     ),
+                    (
+                        "Q@bootstraps_from_obs",
+                        "your target bootstraps from the current state: it is "
+                        "r + gamma max_a' Q(s', a') with s' = next_obs, not obs (eq. 2.4)",
+                    ),
+                    (
+                        "Q@gamma_on_reward",
+                        "you discounted the reward: the target is r + gamma max_a' Q(s', a'), "
+                        "gamma multiplies only the bootstrap (eq. 2.4)",
+                    ),
                 ),
+                hint="one update: target = r (terminated) or r + gamma max_a' Q(s', a') "
+                "(otherwise, truncated included); Q(s, a) <- (1 - alpha) Q(s, a) + alpha target",
             ),
         ),
         reference=_ref_q_update,
@@ -526,12 +593,12 @@ EXERCISES = (
             ),
             Case(
                 "30 transitions with time-limit truncations (they still bootstrap)",
-                lambda: stream_inputs(3, 30, p_truncated=0.25),
+                lambda seed=3: stream_inputs(seed, 30, p_truncated=0.25),
                 hidden=True,
             ),
             Case(
                 "60 transitions, terminated and truncated, alpha=0.5, gamma=0.5",
-                lambda: stream_inputs(4, 60, 6, 4, 0.15, 0.15, alpha=0.5, gamma=0.5),
+                lambda seed=4: stream_inputs(seed, 60, 6, 4, 0.15, 0.15, alpha=0.5, gamma=0.5),
                 hidden=True,
             ),
         ),
@@ -569,12 +636,12 @@ EXERCISES = (
             ),
             Case(
                 "A=3, epsilon=1 (uniformly random)",
-                lambda: greedy_inputs([3.0, -2.0, 0.0], 1.0, 3),
+                lambda seed=3: greedy_inputs(_q_values(seed, 3), 1.0, seed),
                 hidden=True,
             ),
             Case(
                 "A=6, epsilon=0.3, negative values",
-                lambda: greedy_inputs([-5.0, -1.0, -3.0, -0.5, -2.0, -4.0], 0.3, 4),
+                lambda seed=4: greedy_inputs(_q_values(seed, 6) - 7.0, 0.3, seed),
                 hidden=True,
             ),
         ),
@@ -603,7 +670,20 @@ EXERCISES = (
                         "your target ignores next_q_online: double DQN (eq. 2.12) chooses a' "
                         "with the online network's values",
                     ),
+                    (
+                        "y@gamma_on_reward",
+                        "you discounted the reward: y = r + gamma (1 - terminated) Q(s', a'), "
+                        "gamma multiplies only the bootstrap",
+                    ),
+                    (
+                        "y@terminal_drops_reward",
+                        "at terminal transitions your target drops the reward too: there y = r "
+                        "(only the bootstrap term is multiplied by 1 - terminated)",
+                    ),
                 ),
+                hint="y_j = r_j + gamma (1 - terminated_j) max_a' next_q_target[j, a'] (vanilla), "
+                "or next_q_target[j, argmax_a' next_q_online[j, a']] (double, eq. 2.12); one "
+                "value per row j, the max over the action axis (axis=1)",
             ),
         ),
         reference=_ref_dqn_target,
@@ -620,12 +700,12 @@ EXERCISES = (
             ),
             Case(
                 "double DQN, with terminal transitions",
-                lambda: target_inputs(4, B=16, A=4, p_terminal=0.3, double=True),
+                lambda seed=4: target_inputs(seed, B=16, A=4, p_terminal=0.3, double=True),
                 hidden=True,
             ),
             Case(
                 "vanilla, B=32, A=5, gamma=0.5",
-                lambda: target_inputs(5, B=32, A=5, gamma=0.5),
+                lambda seed=5: target_inputs(seed, B=32, A=5, gamma=0.5),
                 hidden=True,
             ),
         ),
@@ -690,12 +770,12 @@ EXERCISES = (
             ),
             Case(
                 "delta=0.5, seeded errors",
-                lambda: huber_inputs(np.random.default_rng(1).normal(size=20), 0.5),
+                lambda seed=1: huber_inputs(np.random.default_rng(seed).normal(size=20), 0.5),
                 hidden=True,
             ),
             Case(
                 "delta=2, large errors",
-                lambda: huber_inputs(5 * np.random.default_rng(2).normal(size=20), 2.0),
+                lambda seed=2: huber_inputs(5 * np.random.default_rng(seed).normal(size=20), 2.0),
                 hidden=True,
             ),
         ),
@@ -749,15 +829,16 @@ EXERCISES = (
             ),
             Case(
                 "5 priorities (padded to 8 leaves), 16 draws",
-                lambda: sum_tree_inputs(
-                    [3.0, 1.0, 0.0, 4.0, 2.0], np.random.default_rng(3).random(16)
+                lambda seed=3: sum_tree_inputs(
+                    _priorities(seed, 5), np.random.default_rng(seed).random(16)
                 ),
                 hidden=True,
             ),
             Case(
                 "13 float priorities, 6 draws",
-                lambda: sum_tree_inputs(
-                    np.random.default_rng(4).random(13), np.random.default_rng(5).random(6)
+                lambda seed=4: sum_tree_inputs(
+                    np.random.default_rng(seed).random(13),
+                    np.random.default_rng(seed + 1).random(6),
                 ),
                 hidden=True,
             ),
@@ -802,6 +883,16 @@ EXERCISES = (
                         "your loss is the mean squared error; DQN uses the Huber loss "
                         "(delta = 1), linear for |error| > 1",
                     ),
+                    (
+                        "loss@sum",
+                        "your loss sums over the batch (B times too large); take the mean over "
+                        "the B transitions of the minibatch",
+                    ),
+                    (
+                        "loss@max_not_taken_action",
+                        "your prediction is max_a Q(s, a); the loss compares Q(s, a_j) of the "
+                        "action taken, online(obs).gather(1, action[:, None])",
+                    ),
                 ),
             ),
             Output(
@@ -826,12 +917,12 @@ EXERCISES = (
             ),
             Case(
                 "vanilla DQN, large rewards (Huber's linear branch), gamma=0.9",
-                lambda: loss_inputs(3, gamma=0.9, reward_scale=5.0),
+                lambda seed=3: loss_inputs(seed, gamma=0.9, reward_scale=5.0),
                 hidden=True,
             ),
             Case(
                 "double DQN, B=32, no terminal transitions",
-                lambda: loss_inputs(4, B=32, p_terminal=0.0, double=True),
+                lambda seed=4: loss_inputs(seed, B=32, p_terminal=0.0, double=True),
                 hidden=True,
             ),
         ),
@@ -844,4 +935,10 @@ LECTURE = Lecture(
     title="Lecture 2: Deep Q-learning",
     exercises=EXERCISES,
     kernel_references=KERNEL_REFERENCES,
+    library=(
+        "fdrl_lib.algos.dqn:td_target",
+        "fdrl_lib.algos.dqn:huber",
+        "fdrl_lib.buffers:SumTree.update",
+        "fdrl_lib.buffers:SumTree.find",
+    ),
 )

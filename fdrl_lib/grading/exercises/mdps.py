@@ -87,6 +87,11 @@ def _det_policy(S: int, A: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(A, size=S)
 
 
+def _living_reward(seed: int) -> float:
+    """A living reward in [-0.6, -0.1]."""
+    return -(0.1 + 0.5 * float(np.random.default_rng(seed).random()))
+
+
 def _stoch_policy(S: int, A: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).dirichlet(np.ones(A), size=S)
 
@@ -106,17 +111,20 @@ VARIANT_ATOL = 1e-6  # the "values" tolerance: a variant closer than this cannot
 
 
 def _add_variant(ref: dict[str, Any], key: str, value: np.ndarray | None) -> None:
-    """Store the wrong answer ``ref[key]`` if it is finite and differs from ``ref[output]``."""
+    """Store the wrong answer ``ref[key]`` if it is finite and differs from ``ref[output]`` and
+    from the variants stored before it (the first one declared names a shared answer)."""
     if value is None:
         return
-    right = ref[key.split("@", 1)[0]]
     value = np.asarray(value, dtype=float)
     if not np.all(np.isfinite(value)):
         return
-    if value.shape == right.shape and np.allclose(
-        value, right, atol=VARIANT_ATOL, rtol=VARIANT_ATOL
-    ):
-        return
+    output = key.split("@", 1)[0]
+    for other in [output] + [k for k in ref if k.startswith(output + "@")]:
+        known = ref[other]  # the right answer, or a mistake named earlier (it names this one)
+        if value.shape == known.shape and np.allclose(
+            value, known, atol=VARIANT_ATOL, rtol=VARIANT_ATOL
+        ):
+            return
     ref[key] = value
 
 
@@ -140,12 +148,13 @@ def _iterate(
     """
     P, R = inputs["P"], inputs["R"]
     gamma = inputs["gamma"] if gamma is None else gamma
+    live = ~_mdp(inputs).terminal  # terminal states keep V = 0, as in fdrl_lib.tabular
     V = np.zeros(P.shape[0])
     Q = bellman_backup(P, R, gamma, V)
     for _ in range(backups if backups is not None else 20_000):
         Q = bellman_backup(P, R, gamma, V)  # (S, A)
         with np.errstate(all="ignore"):  # a wrong operator may blow up: that variant is dropped
-            V_new = value_of(Q)
+            V_new = np.where(live, value_of(Q), 0.0)
         if not np.all(np.abs(V_new) < 1e12):  # diverged (or NaN)
             return None
         change = np.max(np.abs(V_new - V))
@@ -161,8 +170,13 @@ def _first(result: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
 
 def _ref_backup(inputs: Inputs) -> dict[str, Any]:
     V = np.asarray(inputs["V"], dtype=float)
+    P, R, gamma = inputs["P"], inputs["R"], inputs["gamma"]
     ref = {"Q": _mdp(inputs).backup(V)}
-    _add_variant(ref, "Q@no_discount", bellman_backup(inputs["P"], inputs["R"], 1.0, V))
+    _add_variant(ref, "Q@no_discount", bellman_backup(P, R, 1.0, V))
+    _add_variant(ref, "Q@gamma_on_reward", np.sum(P * (gamma * R + V[None, None, :]), axis=2))
+    _add_variant(ref, "Q@gamma_on_everything", gamma * np.sum(P * (R + V[None, None, :]), axis=2))
+    _add_variant(ref, "Q@reward_not_weighted", R.sum(axis=2) + gamma * (P @ V))
+    _add_variant(ref, "Q@value_of_this_state", np.sum(P * R, axis=2) + gamma * V[:, None])
     return ref
 
 
@@ -206,7 +220,13 @@ def _ref_policy_evaluation(inputs: Inputs) -> dict[str, Any]:
         )
     probs = np.eye(A)[policy.astype(int)] if policy.ndim == 1 else policy  # (S, A)
     R_pi = np.einsum("sa,sat,sat->s", probs, P, R)  # (S,): one sweep from V = 0
-    _add_variant(ref, "V@one_sweep", R_pi)
+    P_pi = np.einsum("sa,sat->st", probs, P)  # (S, S')
+    transposed = np.linalg.solve(np.eye(len(R_pi)) - inputs["gamma"] * P_pi.T, R_pi)
+    if np.allclose(transposed, R_pi, atol=VARIANT_ATOL, rtol=VARIANT_ATOL):  # can't tell apart
+        _add_variant(ref, "V@one_sweep_or_transposed", R_pi)
+    else:
+        _add_variant(ref, "V@transposed", transposed)
+        _add_variant(ref, "V@one_sweep", R_pi)
     return ref
 
 
@@ -262,6 +282,11 @@ NO_DISCOUNT_BACKUP = (
     "your backup ignores gamma: Q(s, a) = sum_s' P(s'|s, a) (R(s, a, s') + gamma V(s')) (eq. 1.7)"
 )
 TEMPERATURE = "eq. 1.36: V(s) = beta log sum_a exp(Q(s, a) / beta)"
+OVERFLOW = (
+    "exp(Q / beta) overflows for a small beta: subtract the max first, "
+    "V = m + beta log sum_a exp((Q - m) / beta) with m = max_a Q (a stable log-sum-exp), and "
+    "the same shift in the softmax"
+)
 SOFTMAX_POLICY = "eq. 1.37: pi(a|s) = exp(Q(s, a) / beta) / sum_a' exp(Q(s, a') / beta)"
 
 EXERCISES = (
@@ -275,9 +300,33 @@ EXERCISES = (
             Output(
                 "Q",
                 "values",
-                mistakes=(("Q@no_discount", NO_DISCOUNT_BACKUP),),
-                hint="Q has one entry per (s, a) and no max: Q(s, a) = sum_s' P(s'|s, a) "
-                "(R(s, a, s') + gamma V(s')) (eq. 1.7, the sum inside the max)",
+                shape="(S, A)",
+                mistakes=(
+                    ("Q@no_discount", NO_DISCOUNT_BACKUP),
+                    (
+                        "Q@gamma_on_reward",
+                        "you discounted the reward: gamma multiplies only the next state's "
+                        "value, R(s, a, s') + gamma V(s') (eq. 1.7)",
+                    ),
+                    (
+                        "Q@gamma_on_everything",
+                        "you discounted the reward too: gamma multiplies only V(s'), "
+                        "Q(s, a) = sum_s' P(s'|s, a) (R(s, a, s') + gamma V(s')) (eq. 1.7)",
+                    ),
+                    (
+                        "Q@reward_not_weighted",
+                        "you summed R(s, a, s') over s' without weighting it by P(s'|s, a): "
+                        "the expected reward is sum_s' P(s'|s, a) R(s, a, s') (eq. 1.7)",
+                    ),
+                    (
+                        "Q@value_of_this_state",
+                        "you used V of the current state s instead of the next state s': sum "
+                        "over s' of P(s'|s, a) gamma V(s'), i.e. P @ V (eq. 1.7)",
+                    ),
+                ),
+                hint="Q(s, a) = sum_s' P(s'|s, a) (R(s, a, s') + gamma V(s')) for every s and a: "
+                "weight each next state's reward plus discounted value by its probability "
+                "(eq. 1.7)",
             ),
         ),
         reference=_ref_backup,
@@ -285,12 +334,12 @@ EXERCISES = (
         cases=(
             Case("book grid, gamma=0.9, V = 0", lambda: _with(grid_inputs(), V=np.zeros(BOOK_S))),
             Case(
-                "book grid, gamma=0.9, random V",
-                lambda: _with(grid_inputs(), V=_random_V(BOOK_S, 1)),
+                "random MDP (S=7, A=3), gamma=0.9, random V, R depends on s'",
+                lambda: _with(random_inputs(12), V=_random_V(7, 1)),
             ),
             Case(
                 "random MDP (S=7, A=3), gamma=0.5, random V",
-                lambda: _with(random_inputs(11, gamma=0.5), V=_random_V(7, 2)),
+                lambda seed=11: _with(random_inputs(seed, gamma=0.5), V=_random_V(7, seed + 1)),
                 hidden=True,
             ),
         ),
@@ -344,12 +393,12 @@ EXERCISES = (
             Case("book grid, to tolerance", lambda: grid_inputs(), grid="book"),
             Case(
                 "random MDP (S=7, A=3), gamma=0.95, horizon H=3",
-                lambda: _with(random_inputs(21, gamma=0.95), horizon=3),
+                lambda seed=21: _with(random_inputs(seed, gamma=0.95), horizon=3),
                 hidden=True,
             ),
             Case(
                 "random MDP (S=7, A=3), gamma=0.8, to tolerance",
-                lambda: random_inputs(22, gamma=0.8),
+                lambda seed=22: random_inputs(seed, gamma=0.8),
                 hidden=True,
             ),
         ),
@@ -371,6 +420,18 @@ EXERCISES = (
                         "V@stochastic_as_greedy",
                         "you evaluated only each state's most likely action; eq. 1.16 averages "
                         "over pi(a|s): V(s) = sum_a pi(a|s) sum_s' P(s'|s, a) (R + gamma V(s'))",
+                    ),
+                    (
+                        "V@transposed",
+                        "you multiplied V by the transposed transition matrix: the update is "
+                        "V(s) = R_pi(s) + gamma sum_s' P_pi(s, s') V(s'), i.e. P_pi @ V, "
+                        "not P_pi.T @ V (eq. 1.14 / 1.16)",
+                    ),
+                    (
+                        "V@one_sweep_or_transposed",
+                        "your V is the expected one-step reward R_pi: either you stopped after "
+                        "one sweep (repeat eq. 1.14 / 1.16 until max |V_{k+1} - V_k| < tol) or "
+                        "you multiplied by P_pi.T instead of P_pi (V = R_pi + gamma P_pi @ V)",
                     ),
                     (
                         "V@one_sweep",
@@ -397,12 +458,12 @@ EXERCISES = (
             ),
             Case(
                 "random MDP (S=7, A=3), deterministic policy",
-                lambda: _with(random_inputs(31), policy=_det_policy(7, 3, 3)),
+                lambda seed=31: _with(random_inputs(seed), policy=_det_policy(7, 3, seed + 1)),
                 hidden=True,
             ),
             Case(
                 "random MDP (S=7, A=3), stochastic policy",
-                lambda: _with(random_inputs(32), policy=_stoch_policy(7, 3, 4)),
+                lambda seed=32: _with(random_inputs(seed), policy=_stoch_policy(7, 3, seed + 1)),
                 hidden=True,
             ),
         ),
@@ -443,12 +504,14 @@ EXERCISES = (
         cases=(
             Case("book grid, gamma=0.9", lambda: grid_inputs(), grid="book"),
             Case(
-                "book grid, living reward -0.4",
-                lambda: grid_inputs(living_reward=-0.4),
+                "book grid, a negative living reward",
+                lambda seed=4: grid_inputs(living_reward=_living_reward(seed)),
                 hidden=True,
                 grid="book",
             ),
-            Case("random MDP (S=7, A=3), gamma=0.9", lambda: random_inputs(41), hidden=True),
+            Case(
+                "random MDP (S=7, A=3), gamma=0.9", lambda seed=41: random_inputs(seed), hidden=True
+            ),
         ),
     ),
     Exercise(
@@ -484,7 +547,10 @@ EXERCISES = (
                         "with the soft max of " + TEMPERATURE,
                     ),
                 ),
-                hint="V_0 = 0, then a soft backup: " + TEMPERATURE + " with Q the backup of V_k",
+                hint="V_0 = 0, then a soft backup: " + TEMPERATURE + " with Q the backup of V_k; "
+                "a terminal state (every action stays, reward 0) keeps V = 0",
+                nonfinite=OVERFLOW,
+                shape="(S,)",
             ),
             Output(
                 "pi",
@@ -498,6 +564,8 @@ EXERCISES = (
                     ("pi@greedy", "you returned the greedy policy; " + SOFTMAX_POLICY),
                 ),
                 hint=SOFTMAX_POLICY + ", with Q of the last backup",
+                nonfinite=OVERFLOW,
+                shape="(S, A)",
             ),
         ),
         reference=_ref_soft_value_iteration,
@@ -509,22 +577,24 @@ EXERCISES = (
                 lambda: _with(random_inputs(51), beta=1.0, horizon=3),
             ),
             Case(
-                "random MDP (S=7, A=3), beta=0.5, to tolerance",
-                lambda: _with(random_inputs(52), beta=0.5),
+                "book grid (its terminal state keeps V = 0), beta=0.5, to tolerance",
+                lambda: _with(grid_inputs(), beta=0.5),
+                grid="book",
             ),
             Case(
                 "random MDP (S=7, A=3), beta=2, to tolerance",
-                lambda: _with(random_inputs(53), beta=2.0),
+                lambda seed=53: _with(random_inputs(seed), beta=2.0),
                 hidden=True,
             ),
             Case(
-                "random MDP (S=5, A=4), beta=0.1, horizon H=10",
-                lambda: _with(random_inputs(54, S=5, A=4), beta=0.1, horizon=10),
+                "random MDP (S=5, A=4), beta=0.003 (small: exp(Q / beta) overflows), H=10",
+                lambda seed=54: _with(random_inputs(seed, S=5, A=4), beta=0.003, horizon=10),
                 hidden=True,
             ),
         ),
         notes="a wrong temperature (e.g. log-sum-exp without the factor beta) passes only "
-        "the beta=1 case: it costs 3 of 4 points",
+        "the beta=1 case and the tiny-beta one (where the log term vanishes): it costs 2 of 4 "
+        "points; a naive exp(Q / beta) overflows at beta = 0.003: 1 of 4",
     ),
 )
 
@@ -533,4 +603,19 @@ LECTURE = Lecture(
     title="Lecture 1: MDPs and exact solution methods",
     exercises=EXERCISES,
     kernel_references=KERNEL_REFERENCES,
+    library=(
+        *(
+            f"fdrl_lib.tabular.planning:{name}"
+            for name in (
+                "value_iteration",
+                "q_value_iteration",
+                "policy_evaluation",
+                "policy_iteration",
+                "soft_value_iteration",
+            )
+        ),
+        "fdrl_lib.tabular.mdp:TabularMDP.backup",
+        "fdrl_lib.tabular.mdp:TabularMDP.max_backup",
+        "fdrl_lib.tabular.gridworld:_GridMDP.max_backup",
+    ),
 )

@@ -111,13 +111,57 @@ def _unused_helper(x):
 """
 
 
+# Correct work written differently from the solution: each must score full marks, in the
+# notebook's check cell and in ``fdrl grade`` alike (issue 14, defect 3).
+FAIR = {
+    # dqn_loss reuses the learner's own dqn_target from 2.3, on tensors, under torch.no_grad().
+    "fair_reuses_own_dqn_target": [
+        (
+            "dqn_loss",
+            """        chooser = online(next_obs) if double else next_q
+        next_action = chooser.argmax(dim=1, keepdim=True)  # (B, 1)
+        next_value = next_q.gather(1, next_action).squeeze(1)  # (B,)
+        y = reward + gamma * (1.0 - terminated) * next_value""",
+            "        chooser = online(next_obs) if double else None\n"
+            "        y = dqn_target(reward, terminated, gamma, next_q, chooser)",
+        )
+    ],
+}
+
+
+# Stubs handing in the library's or the grader's own answers (issue 14, defect 2): appended
+# after the solution, they replace three functions; those exercises must score 0.
+CHEAT = """
+import fdrl_lib.algos.dqn as library_dqn
+from fdrl_lib.buffers import SumTree
+def huber(error, delta=1.0):
+    import torch
+    e = torch.tensor(error, requires_grad=True)
+    loss = library_dqn.huber(e, kappa=delta)
+    (grad,) = torch.autograd.grad(loss.sum(), e)
+    return loss.detach().numpy(), grad.numpy()
+def sum_tree_sample(priorities, uniforms):
+    tree = SumTree(len(priorities))
+    tree.update(np.arange(len(priorities)), priorities)
+    values = (np.arange(len(uniforms)) + uniforms) * tree.total / len(uniforms)
+    return tree.nodes.copy(), tree.find(values)
+def q_update(Q, obs, action, reward, next_obs, terminated, truncated, alpha, gamma):
+    from fdrl_lib.grading.exercises.dqn import _replay
+    raise RuntimeError("unreachable")
+"""
+CHEATS = {"cheat_library_and_helpers": {**FULL, "2.1": 0, "2.4": 0, "2.5": 0}}
+
+
 def _load(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
 
 
 def build(name: str) -> nbformat.NotebookNode:
     nb = _load(SOLUTION)
-    for grade_id, old, new in BUGS[name][0]:
+    if name in CHEATS:
+        append(nb, CHEAT)
+        return nb
+    for grade_id, old, new in BUGS[name][0] if name in BUGS else FAIR[name]:
         replace_in(nb, grade_id, old, new)
     if name == "bug_huber_no_offset":
         append(nb, HELPER_CELL, after="check_huber")
@@ -125,14 +169,14 @@ def build(name: str) -> nbformat.NotebookNode:
 
 
 def expected(name: str) -> dict[str, int]:
-    return BUGS[name][1]
+    return BUGS[name][1] if name in BUGS else CHEATS.get(name, FULL)
 
 
 def write_all(folder: Path) -> dict[str, Path]:
     """Every bug, the solution and the untouched exercise, as notebooks in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name in BUGS:
+    for name in [*BUGS, *FAIR, *CHEATS]:
         paths[name] = folder / f"{name}.ipynb"
         nbformat.write(build(name), paths[name])
     paths["solution"] = folder / "solution.ipynb"
