@@ -168,11 +168,31 @@ SB3_PEERS: dict[tuple[str, str], tuple[str, dict]] = {
             n_critic_updates=20,
         ),
     ),
+    # rl-baselines3-zoo hyperparams/sac.yml, Pendulum-v1 (n_timesteps 2e4): SB3 defaults but lr
+    ("sac", "Pendulum-v1"): ("stable_baselines3:SAC", dict(learning_rate=1e-3)),
+    # rl-baselines3-zoo hyperparams/td3.yml and ddpg.yml, Pendulum-v1 (n_timesteps 2e4)
+    **{
+        (algo, "Pendulum-v1"): (
+            f"stable_baselines3:{algo.upper()}",
+            dict(
+                gamma=0.98,
+                buffer_size=200_000,
+                learning_starts=10_000,
+                action_noise_std=0.1,  # noise_type normal, noise_std 0.1
+                gradient_steps=-1,
+                train_freq=(1, "episode"),
+                learning_rate=1e-3,
+                policy_kwargs=dict(net_arch=[400, 300]),
+            ),
+        )
+        for algo in ("td3", "ddpg")
+    },
 }
 
 
 def run_sb3(algo: str, seed: int, task: Task) -> Run:
     """Stable-Baselines3 with rl-zoo's tuned hyperparameters (``SB3_PEERS``), same protocol."""
+    import gymnasium as gym
     import numpy as np
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
@@ -197,6 +217,12 @@ def run_sb3(algo: str, seed: int, task: Task) -> Run:
 
     kwargs = dict(kwargs)
     policy_name = kwargs.pop("policy", "MlpPolicy")
+    if "action_noise_std" in kwargs:  # rl-zoo's noise_type normal: an object SB3 builds from
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        dims = int(np.prod(gym.spec(task.env_id).make().action_space.shape))
+        std = kwargs.pop("action_noise_std")
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(dims), std * np.ones(dims))
     env = task.env_id
     if kwargs.get("n_envs", 1) > 1:  # rl-zoo's n_envs: SB3's own vector env of that many
         from stable_baselines3.common.env_util import make_vec_env
