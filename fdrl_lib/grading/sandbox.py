@@ -60,11 +60,14 @@ def mount(src, dst, fs, flags, data=None):
         e = ctypes.get_errno(); raise OSError(e, "mount %s: %s" % (dst, os.strerror(e)))
 mount(None, "/", None, REC | PRIVATE)
 keep = [(os.open(w, os.O_PATH | os.O_DIRECTORY), w) for w in cfg["writable"]]
-for h in cfg["hide"]:
-    if os.path.isdir(h):
-        mount("tmpfs", h, "tmpfs", NOSUID | NODEV | RDONLY, "size=4k,mode=0555")
-    elif os.path.exists(h):
-        mount("/dev/null", h, None, BIND)
+readonly = [(os.open(r, os.O_PATH | os.O_DIRECTORY), r) for r in cfg["readonly"]]
+def hide():
+    for h in cfg["hide"]:
+        if os.path.isdir(h):
+            mount("tmpfs", h, "tmpfs", NOSUID | NODEV | RDONLY, "size=4k,mode=0555")
+        elif os.path.exists(h):
+            mount("/dev/null", h, None, BIND)
+hide()
 class Attr(ctypes.Structure):
     _fields_ = [("set", ctypes.c_uint64), ("clr", ctypes.c_uint64),
                 ("prop", ctypes.c_uint64), ("userns", ctypes.c_uint64)]
@@ -79,6 +82,13 @@ if libc.syscall(442, -100, b"/", 0x8000, ctypes.byref(attr), ctypes.sizeof(attr)
 for t in cfg["tmp"]:
     if os.path.isdir(t):
         mount("tmpfs", t, "tmpfs", NOSUID | NODEV, "size=%dm,mode=1777" % cfg["tmp_mb"])
+for fd, r in readonly:  # the venv and the package, when a tmp dir holds them: read-only
+    os.makedirs(r, exist_ok=True)
+    mount("/proc/self/fd/%d" % fd, r, None, BIND)
+    mount(None, r, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV)
+    os.close(fd)
+if readonly:
+    hide()  # a bind brings no submounts along: hide again what lies inside
 for fd, w in keep:
     os.makedirs(w, exist_ok=True)
     mount("/proc/self/fd/%d" % fd, w, None, BIND)
@@ -112,6 +122,8 @@ class Isolation:
             for t in _tmp_dirs():
                 cmd += ["--tmpfs", str(t)]
             cmd += ["--tmpfs", "/dev/shm"]
+            for k in _kept_under_tmp():  # the venv and the package when they live in a tmp dir
+                cmd += ["--ro-bind", str(k), str(k)]
             for h in hide:
                 cmd += ["--tmpfs", str(h)] if h.is_dir() else ["--ro-bind", "/dev/null", str(h)]
             for w in writable:
@@ -127,6 +139,7 @@ class Isolation:
                 "writable": [str(w) for w in writable],
                 "hide": [str(h) for h in hide],
                 "tmp": [str(t) for t in _tmp_dirs()] + ["/dev/shm"],
+                "readonly": [str(k) for k in _kept_under_tmp()],
                 "tmp_mb": 512,
             }
             user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
@@ -150,6 +163,22 @@ class Isolation:
                 *argv,
             ]
         return argv
+
+
+def _kept_under_tmp() -> list[Path]:
+    """What the kernel must still see read-only though it lies in a tmp dir the seal replaces:
+    the Python environment and the checkout holding ``fdrl_lib`` (a clone in /tmp, as CI's may
+    be). Their hidden parts (solutions/, .git) are hidden again after."""
+    import fdrl_lib
+
+    tmp = _tmp_dirs()
+    wanted = [Path(sys.prefix), Path(sys.executable).resolve().parents[1]]
+    wanted.append(Path(fdrl_lib.__file__).resolve().parents[1])
+    out = []
+    for path in dict.fromkeys(p.resolve() for p in wanted):
+        if any(path == t or t in path.parents for t in tmp) and path.is_dir():
+            out.append(path)
+    return [p for p in out if not any(q in p.parents for q in out)]  # outermost only
 
 
 def _tmp_dirs() -> list[Path]:
