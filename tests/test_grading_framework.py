@@ -132,7 +132,8 @@ KERNEL_BUGS = ("sum_crosses_episode_end", "gradient_into_target", "cg_extra_prod
 
 
 def test_tensors_gradients_and_callables_pass_through_the_sealed_kernel():
-    limits = Limits(timeout=120, cell_timeout=30, case_timeout=10)
+    # generous: a cold kernel first imports torch, slowly on a busy machine (CI runs 2 workers)
+    limits = Limits(timeout=300, cell_timeout=120, case_timeout=60)
     plan = make_plan(DEMO)
     buggy = dict(RIGHT)
     for name in KERNEL_BUGS:  # one bug per exercise, all in one notebook
@@ -146,7 +147,9 @@ def test_tensors_gradients_and_callables_pass_through_the_sealed_kernel():
         report = Report(name, name, DEMO.name, "")
         _grade(nb, plan, report, limits, ())
         reports[name] = report
-    assert {p.number: p.score for p in reports["right"].parts} == {"9.1": 2, "9.2": 2, "9.3": 2}
+    right = reports["right"]
+    why = [right.notes] + [c.message for p in right.parts for c in p.cases]  # shown on failure
+    assert {p.number: p.score for p in right.parts} == {"9.1": 2, "9.2": 2, "9.3": 2}, why
     assert reports["right"].notes == []
     parts = {p.number: p for p in reports["buggy"].parts}
     assert {number: part.score for number, part in parts.items()} == dict.fromkeys(parts, 0.0)
