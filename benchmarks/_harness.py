@@ -14,7 +14,10 @@ no library: without it they fell on our first seed and on no peer's.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import importlib
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -85,6 +88,29 @@ def warm_up() -> None:
     import torch
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # imports torch._dynamo (~1 s)
+
+
+def machine(load_before: float) -> dict:
+    """What the numbers were measured on: date, CPU, cores, load average before and after."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": datetime.date.today().isoformat(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
 
 
 def run_fdrl(algo: str, seed: int, task: Task) -> Run:

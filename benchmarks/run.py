@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def benchmark(algo: str, seeds: int, peer: str | None, out: Path, max_steps: int
         libraries[peer] = harness.PEERS[peer]
     results: dict[str, list[harness.Run]] = {name: [] for name in libraries}
     harness.warm_up()  # one-time imports off every clock
+    load_before = os.getloadavg()[0]
     for seed in range(seeds):  # interleaved, so a busy machine slows every library alike
         for name, runner in libraries.items():
             run = runner(algo, seed, task)
@@ -60,6 +62,8 @@ def benchmark(algo: str, seeds: int, peer: str | None, out: Path, max_steps: int
     (out / f"{algo}.md").write_text(table + "\n")
     raw = {k: [dataclasses.asdict(r) for r in v] for k, v in results.items()}
     (out / f"{algo}.json").write_text(json.dumps(raw, indent=1))
+    machine = harness.machine(load_before)
+    (out / f"{algo}.machine.json").write_text(json.dumps(machine, indent=1))
     harness.plot_curves(task, algo, results, out / f"{algo}.png")
     return table
 
