@@ -15,12 +15,26 @@ import dataclasses
 import importlib.util
 import json
 import os
+import resource
 import sys
+import time
 from pathlib import Path
+
+from fdrl_lib import lectures
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as harness  # noqa: E402
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and the ones it started and waited for (A3C's workers)."""
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _available(algo: str) -> bool:
@@ -73,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("algo", help="an algorithm (dqn, ppo, ...) or 'all'")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 (default 5)")
     parser.add_argument("--peer", choices=sorted(harness.PEERS), help="run a peer side by side")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--max-steps", type=int, default=None, help="override the step budget")
     args = parser.parse_args(argv)
     if args.algo == "all":
@@ -88,7 +102,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         task = harness.TASKS[algo]
         peer = args.peer if args.peer and (algo, task.env_id) in harness.SB3_PEERS else None
+        load, start, cpu = os.getloadavg()[0], time.perf_counter(), _cpu_seconds()
         print(benchmark(algo, args.seeds, peer, args.out, args.max_steps), flush=True)
+        if args.out == DEFAULT_OUT and args.max_steps is None:  # a full run: README's times
+            command = f"benchmarks/run.py {algo} --seeds {args.seeds}"
+            timing = lectures.measured(time.perf_counter() - start, _cpu_seconds() - cpu, load)
+            lectures.record(command + (f" --peer {peer}" if peer else ""), timing)
+            lectures.README.write_text(lectures.with_table(lectures.README.read_text()))
     return 0
 
 
