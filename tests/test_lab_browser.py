@@ -152,3 +152,27 @@ def test_fdrl_is_on_the_lab_terminals_path(lab: str) -> None:
         ws.close()
     found = re.search(r"FDRL=(/\S+)", seen)
     assert found and found.group(1) == str(VENV / "bin" / "fdrl"), seen[-500:]
+
+
+PRESENT = "[...document.querySelectorAll('.reveal .slides section.present')].pop()"  # innermost
+
+
+def test_live_slides_present_a_lecture_offline_with_its_math(lab: str, browser) -> None:
+    """jupyterlab-rise's page for a lecture: reveal.js slides, MathJax typeset, the theme's fonts
+    from this machine (reveal's default theme for RISE, "simple", fetches Google Fonts; our
+    lab-overrides.json picks "white"), and the arrows move through the deck."""
+    shots = ROOT / "build" / "slide-screenshots" / "rise"
+    browser.goto(f"{lab}/rise/lectures/01_mdps.ipynb?token={TOKEN}", settle=2)
+    browser.wait_for("document.querySelectorAll('.reveal .slides > section').length > 10", 180)
+    browser.wait_for("document.querySelectorAll('mjx-container').length > 20", 120)
+    browser.wait_for(f"{PRESENT} !== undefined", 60)  # reveal.js has shown the first slide
+    seen = []
+    for number in range(4):
+        slide = browser.evaluate(f"{PRESENT}.innerText")
+        assert "\\tag" not in slide and "$$" not in slide, slide[:300]  # typeset, not raw TeX
+        seen.append(slide.split("\n")[0])
+        browser.screenshot(shots / f"{number:02d}.png")
+        browser.evaluate("document.querySelector('.reveal .controls .navigate-right').click()")
+        time.sleep(1.5)
+    assert "LECTURE 1" in seen[0].upper() and len(set(seen)) == len(seen), seen  # it moved on each time
+    assert browser.remote_requests() == []
