@@ -131,7 +131,8 @@ def _ref_clipped(inputs: dict, mistake: str | None = None) -> dict:
     r, A, clip = _tensor(inputs["ratio"]), _tensor(inputs["advantages"]), inputs["clip"]
     if mistake is None:
         return {"objective": clipped_surrogate(r, A, clip).numpy()}
-    clipped = r.clamp(1.0 - clip, 1.0 + clip) * A
+    r, A = r.numpy(), A.numpy()
+    clipped = np.clip(r, 1.0 - clip, 1.0 + clip) * A
     wrong = {"max_for_min": np.maximum(r * A, clipped), "clipped_only": clipped,
              "no_clipping": r * A}[mistake]  # fmt: skip
     return {"objective": np.asarray(wrong, dtype=float)}
