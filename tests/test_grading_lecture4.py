@@ -49,6 +49,13 @@ BUGS = {
         "4.1",
         "the log of the ratio",
     ),
+    "bug_surrogate_sum_not_mean": (
+        "surrogate",
+        "float(np.mean(ratio * advantages))",
+        "float(np.sum(ratio * advantages))",
+        "4.1",
+        "B times too large",
+    ),
     "bug_clip_max_for_min": (
         "clipped_objective",
         "np.minimum(ratio * advantages",
@@ -99,6 +106,46 @@ BUGS = {
         "you lower beta when the KL overshoots",
     ),
 }
+
+# Right answers written differently: each must keep full marks.
+# name: (grade_id, old, new)
+FAIR = {
+    "ratio_of_exponentials": (
+        "surrogate",
+        "np.exp(log_prob - old_log_prob)",
+        "np.exp(log_prob) / np.exp(old_log_prob)",
+    ),
+    "clip_by_cases": (
+        "clipped_objective",
+        "return np.minimum(ratio * advantages, clipped * advantages)",
+        "return np.where(advantages >= 0, np.minimum(ratio, 1 + clip), "
+        "np.maximum(ratio, 1 - clip)) * advantages",
+    ),
+    "cg_without_early_stop": (
+        "conjugate_gradient",
+        "        if rr < 1e-10:\n            break\n",
+        "",
+    ),
+    "kl_in_variances": (
+        "gaussian_kl",
+        KL_LINE,
+        "    per_dim = 0.5 * (var_old / var + (mu - mu_old) ** 2 / var - 1)"
+        " + log_std - log_std_old",
+    ),
+    "beta_with_elif": (
+        "adaptive_beta",
+        "    if kl < kl_target / tolerance:",
+        "    elif kl < kl_target / tolerance:",
+    ),
+}
+
+
+def _replaced(grade_id: str, old: str, new: str, name: str) -> nbformat.NotebookNode:
+    nb = nbformat.read(SOLUTION, as_version=4)
+    cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
+    assert old in cell.source, f"{name}: the solution changed, update it"
+    cell.source = cell.source.replace(old, new)
+    return nb
 
 
 def _build(name: str) -> nbformat.NotebookNode:
@@ -280,6 +327,11 @@ def test_each_bug_loses_exactly_its_points_and_the_feedback_names_it(name):
     scores, messages = _score(_functions(_build(name)))
     assert scores == {**FULL, number: 0.0}
     assert messages and all(words in m for m in messages), messages
+
+
+@pytest.mark.parametrize("name", list(FAIR))
+def test_right_answers_written_differently_keep_full_marks(name):
+    assert _score(_functions(_replaced(*FAIR[name], name))) == (FULL, [])
 
 
 # --- real kernels ------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ checked on seeded inputs, with the typical bug named when an answer matches it.
 
 | | Learner writes | Lecture | Named mistakes |
 |---|---|---|---|
-| 4.1 | ``surrogate``: the ratio ``r`` and ``L = mean(r A)`` | eqs. 4.3, 4.4, 4.12 | ratio inverted, log-ratio without exp, log-probabilities divided |
+| 4.1 | ``surrogate``: the ratio ``r`` and ``L = mean(r A)`` | eqs. 4.3, 4.4, 4.12 | ratio inverted, log-ratio without exp, log-probabilities divided, sum for mean |
 | 4.2 | ``clipped_objective``: ``min(r A, clip(r) A)`` per sample | eqs. 4.13, 4.14 | max for min, clipped term only, no clipping |
 | 4.3 | ``conjugate_gradient``: ``F^-1 g`` from products ``v -> F v`` | Algorithm 6 | direction never updated from the residual, steepest descent |
 | 4.4 | ``gaussian_kl``: ``KL(pi_old || pi)`` of diagonal Gaussians | eqs. 4.10, 4.11 | wrong direction, mean over action dimensions |
@@ -122,6 +122,14 @@ DIVIDED_LOGS = Mistake(
     "divided_logs",
     "you divided the log-probabilities: the ratio of probabilities is the exponential of the "
     "DIFFERENCE of their logs, exp(log_prob - old_log_prob) (eq. 4.12)",
+)
+SUM_NOT_MEAN = Mistake(
+    "sum_not_mean",
+    "your L is the sum over the batch, B times too large: eq. 4.4 is an expectation, estimated "
+    "by the mean of ratio * advantages",
+    outputs=lambda answers: {
+        "surrogate": np.size(answers["ratio"]) * np.asarray(answers["surrogate"], dtype=float)
+    },
 )
 
 
@@ -290,7 +298,7 @@ EXERCISES = (
         kwargs=(),
         outputs=(Output("ratio", "values", atol=1e-8), Output("surrogate", "values", atol=1e-8)),
         reference=_ref_surrogate,
-        variants=(RATIO_INVERTED, LOG_RATIO, DIVIDED_LOGS),
+        variants=(RATIO_INVERTED, LOG_RATIO, DIVIDED_LOGS, SUM_NOT_MEAN),
         equations="eqs. 4.3, 4.4 and 4.12",
         cases=(
             case("B=10, pi near pi_old", log_probs, seed=1),
@@ -321,7 +329,13 @@ EXERCISES = (
         args=("fvp", "g", "iters"),
         kwargs=(),
         outputs=(
-            Output("x", "values", atol=1e-6),
+            Output(
+                "x",
+                "values",
+                atol=1e-6,
+                hint="from x = 0, r = d = g, each iteration: alpha = r.r / d.(F d), x += alpha d, "
+                "r -= alpha F d, d = r_new + (r_new.r_new / r.r) d",
+            ),
             Output(
                 "calls",
                 "values",
