@@ -11,9 +11,10 @@ from fdrl_lib.grading.spec import Lecture
 
 def lectures() -> dict[str, Lecture]:
     """All graded notebooks by name (imported lazily: each lecture may import its library)."""
-    from fdrl_lib.grading.exercises import dqn, mdps, policy_gradients
+    from fdrl_lib.grading.exercises import dqn, mdps, policy_gradients, trpo_ppo
 
     lectures = (mdps.LECTURE, dqn.LECTURE, policy_gradients.LECTURE)
+    lectures += (trpo_ppo.LECTURE,)  # lecture 4
     return {lecture.name: lecture for lecture in lectures}
 
 
