@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             command = f"benchmarks/run.py {algo} --seeds {args.seeds}"
             timing = lectures.measured(time.perf_counter() - start, _cpu_seconds() - cpu, load)
             lectures.record(command + (f" --peer {peer}" if peer else ""), timing)
-            lectures.README.write_text(lectures.with_table(lectures.README.read_text()))
+            lectures.refresh()
     return 0
 
 
