@@ -54,7 +54,7 @@ def ensemble_state(n: int, K: int = 5, seed: int = 0) -> dict[str, Any]:
     """
     import torch
 
-    from fdrl_lib.algos.mbrl import DynamicsEnsemble, FitSettings, disagreement, fit_dynamics
+    from fdrl_lib.dynamics import DynamicsEnsemble, FitSettings, disagreement, fit_dynamics
 
     if n < 2 or K < 2:
         raise ValueError(f"need at least 2 data points and 2 models, got n={n}, K={K}")
