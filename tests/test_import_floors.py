@@ -21,6 +21,7 @@ FLOORS = {
     "envs": 1,
     "nn": 1,
     "training": 1,
+    "dynamics": 1,
     "algos": 2,
     "plotting": 3,
     "widgets": 3,

@@ -267,3 +267,16 @@ def test_imagined_observations_stay_inside_the_real_observation_bounds():
         env.action_space, observation_space=env.observation_space,
     )  # fmt: skip
     assert buffer.obs[1:, 0, 2].tolist() == [8.0, 8.0]  # the env's max speed
+
+
+def test_the_model_pieces_live_once_and_mbrl_still_exports_them():
+    from fdrl_lib import dynamics
+    from fdrl_lib.algos import me_trpo, trpo
+
+    shared = "DynamicsEnsemble fit_dynamics imagine disagreement TASKS pendulum_reward ModelEnv"
+    shared += " member_dynamics random_member_dynamics"
+    for name in shared.split():
+        assert getattr(mbrl, name) is getattr(dynamics, name), name
+    assert set(mbrl.__all__) <= set(dir(mbrl))
+    assert mbrl.eval_settings is trpo.eval_settings  # one stop rule: the threshold + a margin
+    assert me_trpo.dynamics is dynamics

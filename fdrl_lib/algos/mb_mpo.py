@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from fdrl_lib import dynamics
 from fdrl_lib.algos import mbrl, trpo
 from fdrl_lib.envs import EnvLike, env_id, make_env
 from fdrl_lib.training import Monitor, TrainResult, check_config, seeded
@@ -87,9 +88,9 @@ def imagined_batch(net, params, model, k: int, task, starts, c, value_net, space
         action = dist.sample()
         return action, dist.log_prob(action)
 
-    dynamics = mbrl.member_dynamics(model, np.full(len(starts), k))
-    buffer = mbrl.imagine(
-        dynamics, task.reward, act, starts, c.horizon, spaces[0], value_net, spaces[1]
+    model_k = dynamics.member_dynamics(model, np.full(len(starts), k))  # model k all the way
+    buffer = dynamics.imagine(
+        model_k, task.reward, act, starts, c.horizon, spaces[0], value_net, spaces[1]
     )
     advantage, returns = trpo.rollout_advantages(buffer, c.gamma, c.lam, normalize=True)
     batch = trpo.policy_batch(buffer, None, advantage)
@@ -115,7 +116,7 @@ def train(
     c = config or Config()
     if total_steps is not None:
         c = dataclasses.replace(c, total_steps=int(total_steps))
-    task = mbrl.task_of(env_id(env))
+    task = dynamics.task_of(env_id(env))
     with seeded(seed, c.torch_threads) as streams:
         real_env = make_env(env)
         space = mbrl.spaces_of(real_env)
@@ -126,7 +127,7 @@ def train(
         meta_optimizer = torch.optim.Adam(net.parameters(), lr=c.meta_lr)
         model = mbrl.make_model(real_env, task, c)
         monitor = Monitor(
-            "mb_mpo", env, c.total_steps, mbrl.eval_settings(c, env),
+            "mb_mpo", env, c.total_steps, trpo.eval_settings(c, env),
             seed=seed, callback=callback, progress=progress,
         )  # fmt: skip
         data, step, adapted = mbrl.Dataset(), 0, [detached_params(theta)] * c.K
@@ -137,7 +138,7 @@ def train(
                     act = adapted_act(net, adapted[k])
                     step = mbrl.collect_episodes(real_env, act, 1, data, monitor, step, env_rng)
                 # Train all models using D
-                fit = mbrl.fit_dynamics(model, *data.arrays(), model_rng, c.fit_settings())
+                fit = dynamics.fit_dynamics(model, *data.arrays(), model_rng, c.fit_settings())
                 monitor.log(step, model_loss=float(np.mean(fit["holdout_loss"])))
                 for _ in range(c.policy_iterations):
                     inner, outer = [], []

@@ -9,7 +9,7 @@ model's errors can be tuned to, and after each TRPO step estimates the policy's 
 improves on most models (:func:`keep_improving`): it has then left the region the data supports,
 and the next real data should come first.
 
-The model pieces (:class:`~fdrl_lib.algos.mbrl.DynamicsEnsemble`, ``fit_dynamics``,
+The model pieces (:class:`~fdrl_lib.dynamics.DynamicsEnsemble`, ``fit_dynamics``,
 ``imagine``) and the TRPO step (lecture 4's ``trpo_update``) are shared; the loop is here.
 """
 
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fdrl_lib.algos import mbrl
+from fdrl_lib import dynamics
+from fdrl_lib.algos import mbrl, trpo
 from fdrl_lib.envs import EnvLike, env_id, make_env
 from fdrl_lib.training import Monitor, TrainResult, check_config, seeded
 
@@ -69,8 +70,8 @@ def model_returns(model, net, task, starts, horizon: int, spaces) -> torch.Tenso
     def act(obs):
         return net(obs).mean, torch.zeros(len(obs))
 
-    buffer = mbrl.imagine(
-        mbrl.member_dynamics(model, members), task.reward, act, np.tile(starts, (K, 1)),
+    buffer = dynamics.imagine(
+        dynamics.member_dynamics(model, members), task.reward, act, np.tile(starts, (K, 1)),
         horizon, spaces[0], observation_space=spaces[1],
     )  # fmt: skip
     return buffer.reward.sum(0).reshape(K, n).mean(1)  # (K,)
@@ -90,7 +91,7 @@ def train(
     c = config or Config()
     if total_steps is not None:
         c = dataclasses.replace(c, total_steps=int(total_steps))
-    task = mbrl.task_of(env_id(env))
+    task = dynamics.task_of(env_id(env))
     with seeded(seed, c.torch_threads) as streams:
         real_env = make_env(env)
         rng, model_rng, env_rng = streams.generator(), streams.generator(), streams.generator()
@@ -100,7 +101,7 @@ def train(
         model = mbrl.make_model(real_env, task, c)
         spaces = mbrl.spaces_of(real_env)
         monitor = Monitor(
-            "me_trpo", env, c.total_steps, mbrl.eval_settings(c, env),
+            "me_trpo", env, c.total_steps, trpo.eval_settings(c, env),
             seed=seed, callback=callback, progress=progress,
         )  # fmt: skip
         data, step = mbrl.Dataset(), 0
@@ -112,10 +113,10 @@ def train(
                     step, env_rng,
                 )  # fmt: skip
                 # Train all models using D (each on its own bootstrap sample)
-                fit = mbrl.fit_dynamics(model, *data.arrays(), model_rng, c.fit_settings())
+                fit = dynamics.fit_dynamics(model, *data.arrays(), model_rng, c.fit_settings())
                 monitor.log(step, model_loss=float(np.mean(fit["holdout_loss"])))
                 # Fictitious samples: every imagined step draws one of the K models
-                fictitious = mbrl.random_member_dynamics(model, rng)
+                fictitious = dynamics.random_member_dynamics(model, rng)
                 validation_starts = mbrl.start_states(data, c.validation_episodes, rng)
                 eta = model_returns(model, net, task, validation_starts, c.horizon, spaces)
                 updates = 0

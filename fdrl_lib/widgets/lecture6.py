@@ -50,11 +50,11 @@ def ensemble_state(n: int, K: int = 5, seed: int = 0) -> dict[str, Any]:
     """Fit K models to :func:`demo_data` ``(n)`` and predict on a grid over ``[-4, 4]``.
 
     Returns ``grid`` (G,), ``true`` (G,), ``members`` (K, G) predicted next states, ``spread``
-    (G,) the disagreement (:func:`~fdrl_lib.algos.mbrl.disagreement`), ``s``, ``next_s`` (n,).
+    (G,) the disagreement (:func:`~fdrl_lib.dynamics.disagreement`), ``s``, ``next_s`` (n,).
     """
     import torch
 
-    from fdrl_lib.algos.mbrl import DynamicsEnsemble, FitSettings, disagreement, fit_dynamics
+    from fdrl_lib.dynamics import DynamicsEnsemble, FitSettings, disagreement, fit_dynamics
 
     if n < 2 or K < 2:
         raise ValueError(f"need at least 2 data points and 2 models, got n={n}, K={K}")
