@@ -11,9 +11,9 @@ from fdrl_lib.grading.spec import Lecture
 
 def lectures() -> dict[str, Lecture]:
     """All graded notebooks by name (imported lazily: each lecture may import its library)."""
-    from fdrl_lib.grading.exercises import dqn, mdps, policy_gradients
+    from fdrl_lib.grading.exercises import ddpg_sac, dqn, mdps, policy_gradients
 
-    lectures = (mdps.LECTURE, dqn.LECTURE, policy_gradients.LECTURE)
+    lectures = (mdps.LECTURE, dqn.LECTURE, policy_gradients.LECTURE, ddpg_sac.LECTURE)
     return {lecture.name: lecture for lecture in lectures}
 
 
