@@ -11,10 +11,17 @@ from fdrl_lib.grading.spec import Lecture
 
 def lectures() -> dict[str, Lecture]:
     """All graded notebooks by name (imported lazily: each lecture may import its library)."""
-    from fdrl_lib.grading.exercises import dqn, mdps, model_based, policy_gradients, trpo_ppo
+    from fdrl_lib.grading.exercises import (
+        ddpg_sac,
+        dqn,
+        mdps,
+        model_based,
+        policy_gradients,
+        trpo_ppo,
+    )
 
-    lectures = (mdps.LECTURE, dqn.LECTURE, policy_gradients.LECTURE, trpo_ppo.LECTURE)
-    lectures += (model_based.LECTURE,)  # lecture 6
+    lectures = (mdps.LECTURE, dqn.LECTURE, policy_gradients.LECTURE)  # lectures 1-3
+    lectures += (trpo_ppo.LECTURE, ddpg_sac.LECTURE, model_based.LECTURE)  # lectures 4-6
     return {lecture.name: lecture for lecture in lectures}
 
 
