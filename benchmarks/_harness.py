@@ -296,6 +296,21 @@ def markdown_table(task: Task, algo: str, results: dict[str, list[Run]]) -> str:
     return "\n".join(lines)
 
 
+def on_grid(curve: list[tuple[int, float]], steps) -> list[float]:  # noqa: ANN001
+    """The latest evaluation at or before each of ``steps`` (NaN before the first).
+
+    Algorithms that evaluate at multiples of their batch (VPG's 2,048 steps, A3C's workers)
+    are drawn on the same grid as the rest.
+    """
+    curve, row, i, last = sorted(curve), [], 0, float("nan")
+    for s in steps:
+        while i < len(curve) and curve[i][0] <= s:
+            last = curve[i][1]
+            i += 1
+        row.append(last)
+    return row
+
+
 def plot_curves(task: Task, algo: str, results: dict[str, list[Run]], path: Path) -> Path:
     """Evaluation return vs env steps: mean over seeds, shaded min-max.
 
@@ -312,14 +327,8 @@ def plot_curves(task: Task, algo: str, results: dict[str, list[Run]], path: Path
     for library, runs in results.items():
         curves = []
         for run in runs:
-            if not run.curve:
-                continue
-            at = dict(run.curve)
-            last, row = np.nan, []
-            for s in steps:
-                last = at.get(int(s), last)
-                row.append(last)
-            curves.append(row)
+            if run.curve:
+                curves.append(on_grid(run.curve, steps))
         if not curves:
             continue
         curves = np.array(curves)  # (seeds, evaluations)

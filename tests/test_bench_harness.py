@@ -4,6 +4,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -95,3 +96,10 @@ def test_warm_up_pays_the_first_optimizer_import_before_any_clock_starts():
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) < 0.05  # the second optimizer costs milliseconds, not a second
+
+
+def test_curves_off_the_evaluation_grid_are_drawn_at_their_latest_evaluation():
+    # VPG evaluates every 2,048 steps: on a 1,000-step grid, hold each score until the next one
+    row = harness.on_grid([(2048, 10.0), (4096, 30.0)], [1000, 2000, 3000, 4000, 5000])
+    assert np.isnan(row[0]) and np.isnan(row[1])
+    assert row[2:] == [10.0, 10.0, 30.0]
