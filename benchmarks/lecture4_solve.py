@@ -33,6 +33,7 @@ if __name__ == "__main__":
             train_seconds=dict(result.logs["train_seconds"]).get(result.kept_step),
             wall=time.time() - t0,
             last_step=result.logs["eval_return"][-1][0],
+            curve=[(step, round(score, 1)) for step, score in result.logs["eval_return"]],
         )
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -63,9 +63,9 @@ DISCRETE = dict(  # rl-baselines3-zoo's tuned PPO for CartPole-v1
 # The margin (threshold -200 + 75) lets a run use its budget: Pendulum's 10-episode evaluations
 # are noisy, and the first one over -175 was often a policy that scored near -200 on fresh starts.
 CONTINUOUS = dict(
-    total_steps=100_000, num_envs=4, rollout_steps=512, minibatch_size=64, epochs=10,
+    total_steps=200_000, num_envs=4, rollout_steps=512, minibatch_size=64, epochs=10,
     lr=1e-3, gamma=0.95, lam=0.95, ent_coef=0.0, normalize_obs=True, log_std=0.0,
-    target_margin=75.0, eval_every=5_000, anneal_lr=True, reward_scale=1.0,
+    target_margin=75.0, eval_every=5_000, anneal_lr=True, reward_scale=0.1,
 )  # fmt: skip
 
 
