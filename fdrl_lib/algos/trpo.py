@@ -67,7 +67,7 @@ class Config:
     backtrack_iters: int = 10  # line search: at most this many halvings of the step
     backtrack_ratio: float = 0.5  # each failed try shrinks the step by this factor
     value_lr: float = 1e-3  # Adam step size of the value fit
-    value_epochs: int = 10  # passes over the batch per value fit
+    value_epochs: int = 5  # passes over the batch per value fit (40 Adam steps of 128 samples)
     value_batch: int = 128  # minibatch size of the value fit
     normalize_advantage: bool = True  # zero-mean, unit-std advantages per batch
     normalize_obs: bool | None = None  # running obs normalisation (None: on for Box actions)
