@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fdrl_lib import evaluate
-from fdrl_lib.algos import ppo
+from fdrl_lib.algos import ppo, trpo
 from fdrl_lib.algos.ppo import (
     adaptive_beta,
     clip_fraction,
@@ -118,3 +118,62 @@ def test_kl_variant_moves_beta_by_the_factor():
 def test_ppo_defaults_learn_cartpole(variant):
     result = ppo.train("CartPole-v1", ppo.Config(variant=variant), seed=0, progress=False)
     assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
+
+
+# ---------------------------------------------------- the policy heads (algos.onpolicy)
+def _policies():
+    torch.manual_seed(0)
+    from fdrl_lib.nn import CategoricalPolicy, GaussianPolicy
+
+    cat, gauss = CategoricalPolicy(3, 4, (8,)), GaussianPolicy(3, 2, (8,), log_std=-0.3)
+    return [(cat, lambda: torch.randint(0, 4, (6,))), (gauss, lambda: torch.randn(6, 2))]
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["categorical", "gaussian"])
+def test_policy_head_matches_torch_distributions(which):
+    from fdrl_lib.algos.onpolicy import frozen_head, policy_head
+
+    net, actions = _policies()[which]
+    obs, action = torch.randn(6, 3), actions()
+    head, dist = policy_head(net, obs), net(obs)
+    torch.testing.assert_close(head.log_prob(action), dist.log_prob(action))
+    torch.testing.assert_close(head.entropy(), dist.entropy())
+    # KL(pi_old || pi) after the parameters move, against kl_divergence of the two distributions
+    old, old_dist = frozen_head(net, obs), trpo.detached(dist)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    new, new_dist = policy_head(net, obs), net(obs)
+    expected = torch.distributions.kl_divergence(old_dist, new_dist)
+    torch.testing.assert_close(old.kl(new), expected)
+    assert float(old.kl(new).detach().min()) > 0 and float(old.kl(old).abs().max()) < 1e-6
+    # indexing a head picks the same states as indexing the batch
+    torch.testing.assert_close(new[2:4].log_prob(action[2:4]), new_dist.log_prob(action)[2:4])
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["categorical", "gaussian"])
+def test_make_actor_samples_what_the_distribution_samples(which):
+    from fdrl_lib.algos.onpolicy import make_actor
+
+    net, _ = _policies()[which]
+    obs = torch.randn(5, 3)
+    torch.manual_seed(7)
+    action, log_prob = make_actor(net, None)(obs)
+    torch.manual_seed(7)
+    dist = net(obs)
+    expected = dist.sample()
+    torch.testing.assert_close(action, expected)
+    torch.testing.assert_close(log_prob, dist.log_prob(expected))
+
+
+def test_names_lecture_6_and_the_notebook_import_are_still_in_trpo_and_ppo():
+    for name in (
+        "trpo_update", "eval_settings", "conjugate_gradient", "make_actor", "rollout_advantages",
+        "policy_batch", "fit_value", "DeterministicPolicy", "policy_parts", "make_policy",
+        "modules_of", "obs_dim_of", "track_rollout", "probe_spaces", "rebuild", "_checkpoint",
+        "detached", "mean_kl", "flat_grad", "fisher_vector_product", "get_flat", "set_flat",
+    ):  # fmt: skip
+        assert hasattr(trpo, name), name
+    for name in ("clipped_surrogate", "adaptive_beta", "ratio", "kl_penalty_objective",
+                 "clip_fraction", "sgd_epochs", "DISCRETE", "CONTINUOUS", "mean_kl"):  # fmt: skip
+        assert hasattr(ppo, name), name

@@ -220,3 +220,16 @@ def test_train_smoke_logs_diagnostics_and_round_trips(env, tmp_path):
 def test_trpo_defaults_learn_cartpole():
     result = trpo.train("CartPole-v1", seed=0, progress=False)
     assert evaluate(result.policy, "CartPole-v1", episodes=10, seed=123) >= 475
+
+
+def test_fisher_product_reuses_one_graph_for_many_vectors():
+    torch.manual_seed(3)
+    net = CategoricalPolicy(3, 4, (8,))
+    obs = torch.randn(32, 3)
+    params = list(net.parameters())
+    old = trpo.detached(net(obs))
+    fvp = trpo.fisher_product(mean_kl(old, net(obs)), params, damping=0.1)
+    for _ in range(3):  # the same graph, asked again and again
+        v = torch.randn(sum(p.numel() for p in params))
+        expected = fisher_vector_product(mean_kl(old, net(obs)), params, v, 0.1)
+        torch.testing.assert_close(fvp(v), expected)

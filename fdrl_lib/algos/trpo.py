@@ -20,31 +20,44 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import gymnasium as gym
 import numpy as np
 import torch
 
+from fdrl_lib.algos.onpolicy import (  # noqa: F401 (also importable from here, as before)
+    DeterministicPolicy,
+    eval_settings,
+    make_actor,
+    make_policy,
+    modules_of,
+    obs_dim_of,
+    policy_batch,
+    policy_checkpoint,
+    policy_parts,
+    probe_spaces,
+    rebuild,
+    rollout_advantages,
+    track_rollout,
+)
 from fdrl_lib.buffers import RolloutBuffer, collect_rollout
 from fdrl_lib.envs import EnvLike, make_env, make_vec_env
-from fdrl_lib.nn import CategoricalPolicy, GaussianPolicy, ObsNormalizer, ValueNetwork
-from fdrl_lib.returns import gae
+from fdrl_lib.nn import ValueNetwork
 from fdrl_lib.training import (
-    EvalSettings,
     Monitor,
     TrainResult,
     check_config,
     config_from_dict,
     load_checkpoint,
-    reward_threshold,
     seeded,
 )
+
+_checkpoint = policy_checkpoint  # the name PPO and older code import
 
 
 @dataclass(frozen=True)
 class Config:
     total_steps: int = 100_000  # env steps to train for
-    num_envs: int = 2  # parallel envs in the rollout
-    rollout_steps: int = 256  # T: steps per env per iteration (a batch is T * num_envs)
+    num_envs: int = 8  # parallel envs in the rollout (more envs: fewer, cheaper policy calls)
+    rollout_steps: int = 128  # T: steps per env per iteration (a batch is T * num_envs)
     hidden: tuple[int, ...] = (64, 64)  # hidden widths of the policy and the value network
     gamma: float = 0.99  # discount
     lam: float = 0.98  # GAE lambda
@@ -54,7 +67,7 @@ class Config:
     backtrack_iters: int = 10  # line search: at most this many halvings of the step
     backtrack_ratio: float = 0.5  # each failed try shrinks the step by this factor
     value_lr: float = 1e-3  # Adam step size of the value fit
-    value_epochs: int = 10  # passes over the batch per value fit
+    value_epochs: int = 5  # passes over the batch per value fit (40 Adam steps of 128 samples)
     value_batch: int = 128  # minibatch size of the value fit
     normalize_advantage: bool = True  # zero-mean, unit-std advantages per batch
     normalize_obs: bool | None = None  # running obs normalisation (None: on for Box actions)
@@ -154,6 +167,18 @@ def fisher_vector_product(
     return flat_grad(grad_kl @ v, params, create_graph=False) + damping * v
 
 
+def fisher_product(kl: torch.Tensor, params, damping: float = 0.0):
+    """``v -> (F + damping I) v`` like :func:`fisher_vector_product`, for many ``v`` at one
+    ``theta``: ``grad(kl)`` (with its graph) is built once, so each product costs one backward
+    pass instead of a forward and two (conjugate gradient asks for ~10 products per step)."""
+    grad_kl = flat_grad(kl, params, create_graph=True)
+
+    def fvp(v: torch.Tensor) -> torch.Tensor:
+        return flat_grad(grad_kl @ v, params, retain_graph=True) + damping * v
+
+    return fvp
+
+
 def mean_kl(old_dist, dist) -> torch.Tensor:
     """Exact ``E_s[KL(pi_old(.|s) || pi(.|s))]`` over the batch's states (categorical or
     Gaussian, via ``torch.distributions.kl_divergence``)."""
@@ -205,12 +230,10 @@ def trpo_update(policy: torch.nn.Module, batch: dict, config: Config | None = No
         log_prob = dist.log_prob(action)
         return surrogate(log_prob, old_log_prob, advantage), mean_kl(old_dist, dist), log_prob
 
-    loss, _, _ = surrogate_and_kl()
-    g = flat_grad(loss, params)  # policy gradient (eq. 4.2 at theta = theta_old)
-
-    def fvp(v: torch.Tensor) -> torch.Tensor:
-        return fisher_vector_product(mean_kl(old_dist, policy(obs)), params, v, c.damping)
-
+    dist = policy(obs)  # = pi_old, but a function of the parameters
+    loss = surrogate(dist.log_prob(action), old_log_prob, advantage)
+    g = flat_grad(loss, params, retain_graph=True)  # policy gradient (eq. 4.2 at theta_old)
+    fvp = fisher_product(mean_kl(old_dist, dist), params, c.damping)  # F v, by backprop
     direction = conjugate_gradient(fvp, g, c.cg_iters)  # ~ F^-1 g
     # the quadratic model of the KL, direction^T F direction / 2, reaches max_kl at this scale
     quadratic = 0.5 * (direction @ fvp(direction))
@@ -254,71 +277,6 @@ def fit_value(value_net, optimizer, obs, returns, epochs: int, batch_size: int, 
     return float(loss.detach())
 
 
-# ------------------------------------------------------------ policy plumbing (shared w/ ppo)
-def make_policy(env: gym.Env, hidden, log_std: float = 0.0) -> torch.nn.Module:
-    """A categorical policy for Discrete actions, a Gaussian one for Box actions."""
-    obs_dim = int(np.prod(env.observation_space.shape))
-    space = env.action_space
-    if isinstance(space, gym.spaces.Discrete):
-        return CategoricalPolicy(obs_dim, int(space.n), tuple(hidden))
-    if isinstance(space, gym.spaces.Box):
-        return GaussianPolicy(obs_dim, int(np.prod(space.shape)), tuple(hidden), log_std=log_std)
-    raise ValueError(f"need a Discrete or Box action space, got {space}")
-
-
-class DeterministicPolicy:
-    """``obs -> action``: the most likely (discrete) or mean (Gaussian) action of the policy net,
-    on normalised observations when a normaliser is given; Box actions clipped to the bounds."""
-
-    def __init__(self, net, normalizer=None, low=None, high=None) -> None:
-        self.net, self.normalizer, self.low, self.high = net, normalizer, low, high
-
-    def __call__(self, obs):
-        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(1, -1)
-        if self.normalizer is not None:
-            obs = self.normalizer(obs)
-        action = self.net.act(obs)
-        return action if self.low is None else np.clip(action, self.low, self.high)
-
-
-def policy_parts(env: gym.Env, config) -> tuple:
-    """The policy net, an observation normaliser (or None) and the deterministic policy."""
-    continuous = isinstance(env.action_space, gym.spaces.Box)
-    net = make_policy(env, config.hidden, config.log_std)
-    use_norm = continuous if config.normalize_obs is None else config.normalize_obs
-    normalizer = ObsNormalizer(env.observation_space.shape) if use_norm else None
-    bounds = (env.action_space.low, env.action_space.high) if continuous else (None, None)
-    return net, normalizer, DeterministicPolicy(net, normalizer, *bounds)
-
-
-def modules_of(net, normalizer) -> list:
-    return [net] if normalizer is None else [net, normalizer]
-
-
-def rollout_advantages(buffer: RolloutBuffer, gamma: float, lam: float, normalize: bool):
-    """GAE advantages (T, N) and lambda-return value targets (T, N) of one rollout."""
-    advantage = gae(
-        buffer.reward, buffer.value, buffer.next_value, buffer.terminated, buffer.truncated,
-        gamma, lam,
-    ).float()  # fmt: skip
-    returns = advantage + buffer.value  # lambda-returns: the value function's targets
-    if normalize:
-        advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
-    return advantage, returns
-
-
-def make_actor(net, normalizer):
-    """``act(obs) -> (action, log_prob)`` sampling ``pi_old`` for :func:`collect_rollout`; obs
-    are normalised by the current statistics (raw obs are stored and normalised again later)."""
-
-    def act(obs):
-        dist = net(obs if normalizer is None else normalizer(obs))
-        action = dist.sample()
-        return action, dist.log_prob(action)
-
-    return act
-
-
 # ----------------------------------------------------------------------------- the loop
 def train(
     env: EnvLike,
@@ -339,7 +297,7 @@ def train(
         net, normalizer, policy = policy_parts(probe, c)
         probe.close()
         value_net = ValueNetwork(obs_dim_of(net), c.hidden)
-        value_optimizer = torch.optim.Adam(value_net.parameters(), lr=c.value_lr)
+        value_optimizer = torch.optim.Adam(value_net.parameters(), lr=c.value_lr, fused=True)
         rng = streams.generator()
         venv = make_vec_env(env, num_envs=c.num_envs, seed=seed)
         buffer = RolloutBuffer.for_env(venv, c.rollout_steps)
@@ -377,90 +335,8 @@ def train(
         finally:
             venv.close()
         kept = monitor.finish(step, policy, modules)
-    checkpoint = _checkpoint("trpo", c, net, normalizer, probe_spaces(env))
+    checkpoint = policy_checkpoint("trpo", c, net, normalizer, probe_spaces(env))
     return TrainResult(policy, config=c, algo="trpo", checkpoint=checkpoint, **kept)
-
-
-def eval_settings(c, env: EnvLike) -> EvalSettings:
-    """The Config's evaluation settings; with no ``target_return`` the run stops at the env's
-    threshold plus ``target_margin``: stopping at the first evaluation that just touches the
-    threshold keeps a policy that a fresh evaluation often puts below it (10 episodes are a
-    noisy score; the first lucky one is the one that stops the run)."""
-    settings = EvalSettings.of(c)
-    threshold = reward_threshold(env)
-    if c.target_return is None and threshold is not None:
-        settings = dataclasses.replace(settings, target_return=threshold + c.target_margin)
-    return settings
-
-
-def obs_dim_of(net) -> int:
-    """The input width of a policy network (its first linear layer's)."""
-    return next(m for m in net.modules() if isinstance(m, torch.nn.Linear)).in_features
-
-
-def track_rollout(monitor: Monitor, buffer: RolloutBuffer, step: int) -> int:
-    """Feed a rollout's rewards and episode ends to the monitor step by step; new step count."""
-    done = (buffer.terminated + buffer.truncated) > 0  # (T, N)
-    for t in range(buffer.T):
-        step += buffer.N
-        monitor.track(buffer.reward[t].numpy(), done[t].numpy(), step)
-    return step
-
-
-def policy_batch(buffer: RolloutBuffer, normalizer, advantage: torch.Tensor) -> dict:
-    """A rollout flattened to (T * N, ...) samples, observations normalised as when acting."""
-    flat = buffer.flatten()
-    flat["raw_obs"] = flat["obs"]
-    if normalizer is not None:
-        flat["obs"] = normalizer(flat["obs"])
-    flat["advantage"] = advantage.reshape(-1)
-    return flat
-
-
-def probe_spaces(env: EnvLike) -> dict:
-    made = make_env(env)
-    spaces = {"observation_space": made.observation_space, "action_space": made.action_space}
-    made.close()
-    return spaces
-
-
-def _checkpoint(algo: str, c, net, normalizer, spaces: dict) -> dict:
-    space = spaces["action_space"]
-    continuous = isinstance(space, gym.spaces.Box)
-    return {
-        "algo": algo,
-        "config": dataclasses.asdict(c),
-        "obs_dim": int(np.prod(spaces["observation_space"].shape)),
-        "action": (
-            {
-                "kind": "box",
-                "dim": int(np.prod(space.shape)),
-                "low": space.low.tolist(),
-                "high": space.high.tolist(),
-            }
-            if continuous
-            else {"kind": "discrete", "n": int(space.n)}
-        ),  # fmt: skip
-        "state_dict": net.state_dict(),
-        "normalizer": None if normalizer is None else normalizer.state_dict(),
-    }
-
-
-def rebuild(payload: dict, config) -> DeterministicPolicy:
-    """The deterministic policy of a checkpoint written by :func:`_checkpoint`."""
-    action = payload["action"]
-    if action["kind"] == "discrete":
-        net = CategoricalPolicy(payload["obs_dim"], action["n"], tuple(config.hidden))
-        low = high = None
-    else:
-        net = GaussianPolicy(payload["obs_dim"], action["dim"], tuple(config.hidden))
-        low, high = np.array(action["low"], np.float32), np.array(action["high"], np.float32)
-    net.load_state_dict(payload["state_dict"])
-    normalizer = None
-    if payload["normalizer"] is not None:
-        normalizer = ObsNormalizer(payload["obs_dim"])
-        normalizer.load_state_dict(payload["normalizer"])
-    return DeterministicPolicy(net, normalizer, low, high)
 
 
 def load(path) -> TrainResult:
