@@ -20,6 +20,7 @@ import os
 import platform
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,9 +333,11 @@ def plot_curves(task: Task, algo: str, results: dict[str, list[Run]], path: Path
         if not curves:
             continue
         curves = np.array(curves)  # (seeds, evaluations)
-        mean = np.nanmean(curves, axis=0)
+        with warnings.catch_warnings():  # all-NaN columns before the first evaluation
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, low, high = (f(curves, axis=0) for f in (np.nanmean, np.nanmin, np.nanmax))
         ax.plot(steps, mean, label=f"{library} (mean of {len(curves)} seeds)")
-        ax.fill_between(steps, np.nanmin(curves, 0), np.nanmax(curves, 0), alpha=0.2)
+        ax.fill_between(steps, low, high, alpha=0.2)
     ax.axhline(task.threshold, color="k", ls="--", lw=1, label="threshold")
     ax.set_xlabel("env steps")
     ax.set_ylabel(f"evaluation return ({task.episodes} episodes)")
