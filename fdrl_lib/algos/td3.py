@@ -59,8 +59,11 @@ class Config:
     torch_threads: int = 1  # small networks run fastest on one thread
     eval_every: int = 1_000  # env steps between evaluations; the best-evaluated policy is kept
     eval_episodes: int = 10  # episodes per evaluation
-    target_return: float | None = -160.0  # stop here: a margin over the -200 bar (fresh episodes)
-    stop_at_target: bool = True  # False: use the whole budget (still keeping the best policy)
+    target_return: float | None = -160.0  # with stop_at_target, stop here (a margin over -200)
+    # Train the whole budget, keeping the best-evaluated policy: stopping at the first -160 kept
+    # immature policies (seed 1 stopped at step 5,000 on -114 and scored -303 on fresh episodes;
+    # it keeps step 7,000 now, -179). The 20,000 steps cost about 40 s of training on one core.
+    stop_at_target: bool = False
 
     def __post_init__(self) -> None:
         check_config(
