@@ -293,3 +293,14 @@ def test_start_states_take_their_share_from_the_real_episode_starts():
     assert from_reset(mbrl.start_states(data, 10, rng)) == 0  # default: any real state
     with pytest.raises(ValueError, match="reset_share"):
         mbrl.Config(reset_share=1.5)
+
+
+@pytest.mark.slow
+def test_mbrl_defaults_solve_pendulum_in_a_thousand_real_steps():
+    # Config() defaults, seed 2: one evaluation (5 real episodes) reaches the stop, about 45 CPU
+    # seconds (benchmarks/results/mbrl.md); judged on fresh episodes, not the kept evaluation
+    from fdrl_lib.training import evaluate
+
+    result = mbrl.train("Pendulum-v1", seed=2, progress=False)
+    assert result.kept_step <= 1_000
+    assert evaluate(result.policy, "Pendulum-v1", episodes=10, seed=123) >= -200
