@@ -2,6 +2,7 @@
 
     python benchmarks/lecture6_reference.py run mbrl 0 >> runs.jsonl      # one seed, one line
     python benchmarks/lecture6_reference.py run trpo 0 >> runs.jsonl      # the model-free curve
+    python benchmarks/lecture6_reference.py seeds mbrl,me_trpo 10 >> runs.jsonl  # one process
     python benchmarks/lecture6_reference.py summarise runs.jsonl          # table + JSON
 
 ``run`` trains with the module's ``Config()`` defaults on Pendulum-v1 (model-free TRPO, the
@@ -84,5 +85,9 @@ def summarise(paths: list[str]) -> str:
 if __name__ == "__main__":
     if sys.argv[1] == "run":
         print(json.dumps(run(sys.argv[2], int(sys.argv[3]))), flush=True)
+    elif sys.argv[1] == "seeds":  # seeds 0..N-1 of each algorithm, in sequence, one process
+        for algo in sys.argv[2].split(","):
+            for seed in range(int(sys.argv[3])):
+                print(json.dumps(run(algo, seed)), flush=True)
     else:
         print(summarise(sys.argv[2:]))

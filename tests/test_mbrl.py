@@ -280,3 +280,27 @@ def test_the_model_pieces_live_once_and_mbrl_still_exports_them():
     assert set(mbrl.__all__) <= set(dir(mbrl))
     assert mbrl.eval_settings is trpo.eval_settings  # one stop rule: the threshold + a margin
     assert me_trpo.dynamics is dynamics
+
+
+def test_start_states_take_their_share_from_the_real_episode_starts():
+    data = mbrl.Dataset()
+    data.starts = [np.full(3, 100.0 + i, dtype=np.float32) for i in range(2)]
+    data.rows = [(np.full(3, float(i)), np.zeros(1), np.zeros(3)) for i in range(50)]
+    rng = np.random.default_rng(0)
+    from_reset = lambda starts: int((starts[:, 0] >= 100).sum())  # noqa: E731
+    assert from_reset(mbrl.start_states(data, 10, rng, reset_share=0.5)) == 5
+    assert from_reset(mbrl.start_states(data, 10, rng, reset_share=1.0)) == 10
+    assert from_reset(mbrl.start_states(data, 10, rng)) == 0  # default: any real state
+    with pytest.raises(ValueError, match="reset_share"):
+        mbrl.Config(reset_share=1.5)
+
+
+@pytest.mark.slow
+def test_mbrl_defaults_solve_pendulum_in_a_thousand_real_steps():
+    # Config() defaults, seed 2: one evaluation (5 real episodes) reaches the stop, about 45 CPU
+    # seconds (benchmarks/results/mbrl.md); judged on fresh episodes, not the kept evaluation
+    from fdrl_lib.training import evaluate
+
+    result = mbrl.train("Pendulum-v1", seed=2, progress=False)
+    assert result.kept_step <= 1_000
+    assert evaluate(result.policy, "Pendulum-v1", episodes=10, seed=123) >= -200

@@ -143,7 +143,7 @@ def train(
                 for _ in range(c.policy_iterations):
                     inner, outer = [], []
                     for k in range(c.K):
-                        starts = mbrl.start_states(data, c.imagined_episodes, rng)
+                        starts = mbrl.start_states(data, c.imagined_episodes, rng, c.reset_share)
                         # T_k: trajectories from model k under pi_theta
                         inner.append(
                             imagined_batch(

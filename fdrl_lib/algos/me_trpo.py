@@ -117,11 +117,13 @@ def train(
                 monitor.log(step, model_loss=float(np.mean(fit["holdout_loss"])))
                 # Fictitious samples: every imagined step draws one of the K models
                 fictitious = dynamics.random_member_dynamics(model, rng)
-                validation_starts = mbrl.start_states(data, c.validation_episodes, rng)
+                validation_starts = mbrl.start_states(
+                    data, c.validation_episodes, rng, c.reset_share
+                )
                 eta = model_returns(model, net, task, validation_starts, c.horizon, spaces)
                 updates = 0
                 for updates in range(1, c.policy_iterations + 1):
-                    starts = mbrl.start_states(data, c.imagined_episodes, rng)
+                    starts = mbrl.start_states(data, c.imagined_episodes, rng, c.reset_share)
                     # Update the policy using TRPO on the fictitious samples
                     stats = mbrl.policy_step_in_model(
                         parts, fictitious, task, starts, spaces, c, rng

@@ -163,7 +163,7 @@ def exploitation_run(
         starts = np.array([env.reset(seed=123 + i)[0] for i in range(eval_episodes)])
         imagined, real = [], []
         for _ in range(iterations):
-            starts_batch = mbrl.start_states(data, c.imagined_episodes, rng)
+            starts_batch = mbrl.start_states(data, c.imagined_episodes, rng, c.reset_share)
             dynamics = mbrl.member_dynamics(model, np.arange(c.imagined_episodes) % K)
             mbrl.policy_step_in_model(parts, dynamics, task, starts_batch, spaces, c, rng)
             with torch.no_grad():
