@@ -3,12 +3,14 @@
     python -m fdrl_lib.lectures                      # every lectures/*.ipynb, full mode
     python -m fdrl_lib.lectures lectures/02_dqn.ipynb --fast
     python -m fdrl_lib.lectures solutions/*.ipynb --no-save   # time them only
-    python -m fdrl_lib.lectures --table              # refresh README.md's run-time table
+    python -m fdrl_lib.lectures --table              # refresh README's and START_HERE's tables
 
-Every full-mode run records how long it took in ``docs/run-times.json``: wall seconds, the CPU
-seconds of the kernel (and of the processes it started and waited for), the load average before
-it and the machine's cores. On a quiet machine a one-thread notebook's wall time is about its CPU
-time; on a busy one the CPU seconds are what an instructor should expect.
+Every run from the command line records how long it took, per mode (full or fast), in
+``docs/run-times.json``: wall seconds, the CPU seconds of the kernel (and of the processes it
+started and waited for), the load average before it and the machine's cores; README's run-time
+table and the start page's lecture table are rebuilt from it. On a quiet machine a one-thread
+notebook's wall time is about its CPU time; on a busy one the CPU seconds are what an instructor
+should expect.
 
 A saved notebook must open in JupyterLab unmodified and without broken outputs, so after the run:
 
