@@ -15,9 +15,14 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import grade_fixtures, part_scores, solution_functions
+from conftest import (
+    grade_fixtures,
+    notebook_functions,
+    part_scores,
+    score_in_process,
+    solution_functions,
+)
 
-from fdrl_lib.grading.checking import call, judge
 from fdrl_lib.grading.exercises import lectures
 from fdrl_lib.grading.exercises import trpo_ppo as ex4
 from fdrl_lib.grading.notebook import nbgrader_meta
@@ -159,34 +164,6 @@ def _build(name: str) -> nbformat.NotebookNode:
     return nb
 
 
-def _functions(nb: nbformat.NotebookNode) -> dict:
-    scope: dict = {"np": np}
-    for cell in nb.cells:
-        if nbgrader_meta(cell).get("solution"):
-            exec(cell.source, scope)
-    return scope
-
-
-def _score(functions: dict) -> tuple[dict[str, float], list[str]]:
-    """Points per exercise over every case (hidden ones too), in this process; messages."""
-    scores, messages = {}, []
-    for exercise in LECTURE.exercises:
-        scores[exercise.number] = 0.0
-        for case in exercise.cases:
-            inputs = case.make_inputs()
-            try:
-                got = call(exercise, functions[exercise.function], inputs)
-            except NotImplementedError as error:
-                messages.append(f"{exercise.number}: {error}")
-                continue
-            outputs = list(got) if isinstance(got, tuple) else [got]
-            ok, message = judge(exercise, outputs, exercise.reference(inputs))
-            scores[exercise.number] += case.points if ok else 0.0
-            if not ok:
-                messages.append(f"{exercise.number}: {message}")
-    return scores, messages
-
-
 # --- the lecture and its references ------------------------------------------------------------
 
 
@@ -315,8 +292,10 @@ def test_every_hidden_case_takes_a_seed_and_its_inputs_change_with_it():
 
 
 def test_solution_passes_every_case_and_the_blank_exercise_none():
-    assert _score(solution_functions(SOLUTION)) == (FULL, [])
-    scores, messages = _score(_functions(nbformat.read(EXERCISE, as_version=4)))
+    assert score_in_process(LECTURE, solution_functions(SOLUTION)) == (FULL, [])
+    scores, messages = score_in_process(
+        LECTURE, notebook_functions(nbformat.read(EXERCISE, as_version=4))
+    )
     assert scores == dict.fromkeys(FULL, 0.0)
     assert all("Exercise" in m for m in messages)
 
@@ -324,14 +303,14 @@ def test_solution_passes_every_case_and_the_blank_exercise_none():
 @pytest.mark.parametrize("name", list(BUGS))
 def test_each_bug_loses_exactly_its_points_and_the_feedback_names_it(name):
     _, _, _, number, words = BUGS[name]
-    scores, messages = _score(_functions(_build(name)))
+    scores, messages = score_in_process(LECTURE, notebook_functions(_build(name)))
     assert scores == {**FULL, number: 0.0}
     assert messages and all(words in m for m in messages), messages
 
 
 @pytest.mark.parametrize("name", list(FAIR))
 def test_right_answers_written_differently_keep_full_marks(name):
-    assert _score(_functions(_replaced(*FAIR[name], name))) == (FULL, [])
+    assert score_in_process(LECTURE, notebook_functions(_replaced(*FAIR[name], name))) == (FULL, [])
 
 
 # --- real kernels ------------------------------------------------------------------------------

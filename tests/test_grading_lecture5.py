@@ -16,9 +16,14 @@ import nbformat
 import numpy as np
 import pytest
 import torch
-from conftest import grade_fixtures, part_scores, solution_functions
+from conftest import (
+    grade_fixtures,
+    notebook_functions,
+    part_scores,
+    score_in_process,
+    solution_functions,
+)
 
-from fdrl_lib.grading.checking import call, judge, split
 from fdrl_lib.grading.exercises import ddpg_sac as ex5
 from fdrl_lib.grading.exercises import lectures
 from fdrl_lib.grading.notebook import nbgrader_meta
@@ -75,35 +80,6 @@ def _build(name: str) -> nbformat.NotebookNode:
     assert old in cell.source, f"{name}: the solution changed, update the bug"
     cell.source = cell.source.replace(old, new)
     return nb
-
-
-def _functions(nb: nbformat.NotebookNode) -> dict:
-    scope: dict = {"np": np, "torch": torch, "math": math}
-    for cell in nb.cells:
-        if nbgrader_meta(cell).get("solution"):
-            exec(cell.source, scope)
-    return scope
-
-
-def _score(functions: dict) -> tuple[dict[str, float], list[str]]:
-    """Points per exercise over every case (hidden ones too), in this process; messages."""
-    scores, messages = {}, []
-    for exercise in LECTURE.exercises:
-        scores[exercise.number] = 0.0
-        for case in exercise.cases:
-            inputs = case.make_inputs()
-            try:
-                got = call(exercise, functions[exercise.function], inputs)
-            except NotImplementedError as error:
-                messages.append(f"{exercise.number}: {error}")
-                continue
-            outputs, message = split(exercise, got)
-            if outputs is not None:
-                ok, message = judge(exercise, outputs, exercise.reference(inputs))
-            scores[exercise.number] += case.points if outputs is not None and ok else 0.0
-            if outputs is None or not ok:
-                messages.append(f"{exercise.number}: {message}")
-    return scores, messages
 
 
 # --- the lecture and its references ------------------------------------------------------------
@@ -219,8 +195,10 @@ def test_every_case_shows_each_probe():
 
 
 def test_solution_passes_every_case_and_the_blank_exercise_none():
-    assert _score(solution_functions(SOLUTION)) == (FULL, [])
-    scores, messages = _score(_functions(nbformat.read(EXERCISE, as_version=4)))
+    assert score_in_process(LECTURE, solution_functions(SOLUTION)) == (FULL, [])
+    scores, messages = score_in_process(
+        LECTURE, notebook_functions(nbformat.read(EXERCISE, as_version=4))
+    )
     assert scores == dict.fromkeys(FULL, 0.0)
     assert all("Exercise" in m for m in messages)
 
@@ -249,13 +227,13 @@ FAIR = {"polyak_update": _polyak_fresh, "soft_q_target": _soft_stacked,
 def test_correct_work_written_differently_earns_every_point():
     """New tensors instead of in place, torch.where and a stacked min, torch.distributions with
     the plain log1p(-a^2) correction (exact enough in float64 at these inputs)."""
-    assert _score({**solution_functions(SOLUTION), **FAIR}) == (FULL, [])
+    assert score_in_process(LECTURE, {**solution_functions(SOLUTION), **FAIR}) == (FULL, [])
 
 
 @pytest.mark.parametrize("name", list(BUGS))
 def test_each_bug_loses_exactly_its_points_and_the_feedback_names_it(name):
     _, _, _, number, words = BUGS[name]
-    scores, messages = _score(_functions(_build(name)))
+    scores, messages = score_in_process(LECTURE, notebook_functions(_build(name)))
     assert scores == {**FULL, number: 0.0}
     assert messages and all(words in m for m in messages), messages
 
