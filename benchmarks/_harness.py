@@ -262,7 +262,37 @@ def run_sb3(algo: str, seed: int, task: Task) -> Run:
     return run
 
 
-PEERS = {"sb3": run_sb3}
+# The model-based algorithms (lecture 6) have no SB3 peer; their bar is against our own PPO on
+# the same task: steps to the threshold by the same protocol, PPO with its Config() defaults and
+# its own step budget (its learning-rate schedule anneals over that budget).
+OWN_PEERS = {"ppo": ("mbrl", "me_trpo", "mb_mpo")}
+
+
+def run_own_ppo(algo: str, seed: int, task: Task) -> Run:
+    """Our model-free PPO as the peer of model-based ``algo`` on ``task``, same protocol."""
+    import gymnasium as gym
+
+    from fdrl_lib.algos import ppo
+
+    if algo not in OWN_PEERS["ppo"]:
+        raise ValueError(f"our PPO is the peer of {', '.join(OWN_PEERS['ppo'])}, not of {algo}")
+    env = gym.make(task.env_id)
+    continuous = isinstance(env.action_space, gym.spaces.Box)
+    env.close()
+    budget = ppo.Config().resolved(continuous).total_steps
+    run = run_fdrl("ppo", seed, dataclasses.replace(task, max_steps=budget))
+    run.library = "ppo"
+    return run
+
+
+PEERS = {"sb3": run_sb3, "ppo": run_own_ppo}
+
+
+def has_peer(peer: str, algo: str, env_id: str) -> bool:
+    """Whether ``peer`` (a key of :data:`PEERS`) is set up for ``algo`` on ``env_id``."""
+    if peer == "sb3":
+        return (algo, env_id) in SB3_PEERS
+    return algo in OWN_PEERS.get(peer, ())
 
 
 def summarize(runs: list[Run]) -> dict:

@@ -2,7 +2,12 @@
 
     python benchmarks/run.py dqn --seeds 5               # our DQN on CartPole-v1
     python benchmarks/run.py dqn --seeds 5 --peer sb3    # side by side with Stable-Baselines3
+    python benchmarks/run.py mbrl --seeds 5 --peer ppo   # model-based against our own PPO
     python benchmarks/run.py all                         # every algorithm that exists so far
+    python benchmarks/run.py mbrl --jobs 10 --peer ppo   # seeds in parallel processes
+
+``--jobs N`` runs the seeds (and the peer's) in N processes at once: for a machine with many
+cores. Its seconds then share the machine, and README's run-time table is not updated.
 
 Writes ``<algo>.md`` (a markdown table) and ``<algo>.png`` (learning curves: mean and min-max
 over seeds) to ``--out`` (default ``benchmarks/results/``). See ``_harness.py`` for the protocol.
@@ -11,9 +16,11 @@ over seeds) to ``--out`` (default ``benchmarks/results/``). See ``_harness.py`` 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import importlib.util
 import json
+import multiprocessing
 import os
 import resource
 import sys
@@ -41,7 +48,9 @@ def _available(algo: str) -> bool:
     return importlib.util.find_spec(f"fdrl_lib.algos.{algo}") is not None
 
 
-def benchmark(algo: str, seeds: int, peer: str | None, out: Path, max_steps: int | None) -> str:
+def benchmark(
+    algo: str, seeds: int, peer: str | None, out: Path, max_steps: int | None, jobs: int = 1
+) -> str:
     task = harness.TASKS[algo]
     if max_steps:
         task = dataclasses.replace(task, max_steps=max_steps)
@@ -51,12 +60,19 @@ def benchmark(algo: str, seeds: int, peer: str | None, out: Path, max_steps: int
     results: dict[str, list[harness.Run]] = {name: [] for name in libraries}
     harness.warm_up()  # one-time imports off every clock
     load_before = os.getloadavg()[0]
-    for seed in range(seeds):  # interleaved, so a busy machine slows every library alike
-        for name, runner in libraries.items():
-            run = runner(algo, seed, task)
-            results[name].append(run)
-            shown = f"{run.steps} steps, {run.seconds:.1f} s" if run.solved else "not solved"
-            print(f"{algo} {name} seed {seed}: {shown}", flush=True)
+    # interleaved, so a busy machine slows every library alike
+    work = [(name, seed) for seed in range(seeds) for name in libraries]
+    if jobs > 1:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            futures = [pool.submit(libraries[name], algo, seed, task) for name, seed in work]
+            runs = [future.result() for future in futures]
+    else:
+        runs = (libraries[name](algo, seed, task) for name, seed in work)
+    for (name, seed), run in zip(work, runs, strict=True):
+        results[name].append(run)
+        shown = f"{run.steps} steps, {run.seconds:.1f} s" if run.solved else "not solved"
+        print(f"{algo} {name} seed {seed}: {shown}", flush=True)
     table = harness.markdown_table(task, algo, results)
     if peer:
         ours, theirs = harness.summarize(results["fdrl"]), harness.summarize(results[peer])
@@ -72,6 +88,10 @@ def benchmark(algo: str, seeds: int, peer: str | None, out: Path, max_steps: int
 
         table += f"\n\nStable-Baselines3 {stable_baselines3.__version__}, torch {torch.__version__}"
         table += ", one thread each."
+    if peer == "ppo":
+        table += "\n\nThe peer is our own PPO (`fdrl_lib.algos.ppo`: `Config()`, its own budget)."
+    if jobs > 1:
+        table += f"\n\nSeeds run {jobs} at a time in parallel processes (`--jobs {jobs}`)."
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{algo}.md").write_text(table + "\n")
     raw = {k: [dataclasses.asdict(r) for r in v] for k, v in results.items()}
@@ -89,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer", choices=sorted(harness.PEERS), help="run a peer side by side")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--max-steps", type=int, default=None, help="override the step budget")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once, in processes")
     args = parser.parse_args(argv)
     if args.algo == "all":
         algos = [a for a in harness.TASKS if _available(a)]
@@ -101,10 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fdrl_lib.algos.{algo} does not exist yet", file=sys.stderr)
             return 2
         task = harness.TASKS[algo]
-        peer = args.peer if args.peer and (algo, task.env_id) in harness.SB3_PEERS else None
+        peer = args.peer if args.peer and harness.has_peer(args.peer, algo, task.env_id) else None
         load, start, cpu = os.getloadavg()[0], time.perf_counter(), _cpu_seconds()
-        print(benchmark(algo, args.seeds, peer, args.out, args.max_steps), flush=True)
-        if args.out == DEFAULT_OUT and args.max_steps is None:  # a full run: README's times
+        print(benchmark(algo, args.seeds, peer, args.out, args.max_steps, args.jobs), flush=True)
+        if args.out == DEFAULT_OUT and args.max_steps is None and args.jobs == 1:  # README's times
             command = f"benchmarks/run.py {algo} --seeds {args.seeds}"
             timing = lectures.measured(time.perf_counter() - start, _cpu_seconds() - cpu, load)
             lectures.record(command + (f" --peer {peer}" if peer else ""), timing)

@@ -103,3 +103,29 @@ def test_curves_off_the_evaluation_grid_are_drawn_at_their_latest_evaluation():
     row = harness.on_grid([(2048, 10.0), (4096, 30.0)], [1000, 2000, 3000, 4000, 5000])
     assert np.isnan(row[0]) and np.isnan(row[1])
     assert row[2:] == [10.0, 10.0, 30.0]
+
+
+def test_peers_are_offered_only_where_they_are_set_up():
+    assert harness.has_peer("sb3", "dqn", "CartPole-v1")
+    assert not harness.has_peer("sb3", "mbrl", "Pendulum-v1")  # SB3 has no model-based RL
+    for algo in ("mbrl", "me_trpo", "mb_mpo"):
+        assert harness.has_peer("ppo", algo, "Pendulum-v1")
+    assert not harness.has_peer("ppo", "dqn", "CartPole-v1")
+    with pytest.raises(ValueError, match="peer of mbrl, me_trpo, mb_mpo, not of dqn"):
+        harness.run_own_ppo("dqn", 0, TASK)
+
+
+def test_parallel_jobs_give_the_same_runs_as_one_process(tmp_path):
+    """Same seed, same result, whether the seeds run one after another or in processes."""
+    import json
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import run as bench_run
+
+    for jobs in (1, 2):
+        bench_run.benchmark("vpg", 2, None, tmp_path / f"jobs{jobs}", max_steps=2_000, jobs=jobs)
+    one, two = (
+        json.loads((tmp_path / f"jobs{jobs}" / "vpg.json").read_text())["fdrl"] for jobs in (1, 2)
+    )
+    assert [r["curve"] for r in one] == [r["curve"] for r in two]
+    assert [r["seed"] for r in two] == [0, 1] and all(r["curve"] for r in two)
