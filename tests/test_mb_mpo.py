@@ -98,3 +98,35 @@ def test_mb_mpo_train_smoke_collects_with_adapted_policies_and_keeps_a_policy(tm
     assert np.isfinite(result.policy(np.zeros(3, dtype=np.float32))).all()
     loaded = mb_mpo.load(result.save(tmp_path / "mb_mpo.pt"))
     np.testing.assert_array_equal(loaded.policy(np.ones(3)), result.policy(np.ones(3)))
+
+
+def test_meta_trpo_step_raises_the_meta_objective_within_the_trust_region():
+    from fdrl_lib.algos import trpo
+
+    net, inner, outer = tiny_problem(B=64)
+    theta = dict(net.named_parameters())
+    obs = torch.cat([b["obs"] for b in inner])
+    before = float(meta_objective(net, theta, inner, outer, 0.1).detach())  # adapt() needs grads
+    with torch.no_grad():
+        old_dist = trpo.detached(net(obs))
+    config = trpo.Config(max_kl=0.01)
+    stats = mb_mpo.meta_trpo_step(net, inner, outer, 0.1, config)
+    after = float(meta_objective(net, dict(net.named_parameters()), inner, outer, 0.1).detach())
+    with torch.no_grad():
+        kl = float(trpo.mean_kl(old_dist, net(obs)))
+    assert stats["backtracks"] >= 0
+    assert after > before and stats["meta_gain"] == pytest.approx(after - before, rel=1e-6)
+    assert 0 < kl <= 0.01 and stats["kl"] == pytest.approx(kl)
+
+
+def test_meta_trpo_step_keeps_theta_when_no_step_improves():
+    from fdrl_lib.algos import trpo
+
+    net, inner, outer = tiny_problem()
+    for batch in inner + outer:  # zero advantages: every step leaves the objective at 0
+        batch["advantage"] = torch.zeros_like(batch["advantage"])
+    before = [p.detach().clone() for p in net.parameters()]
+    stats = mb_mpo.meta_trpo_step(net, inner, outer, 0.1, trpo.Config())
+    assert stats["backtracks"] == -1
+    for p, q in zip(net.parameters(), before, strict=True):
+        torch.testing.assert_close(p.detach(), q)
