@@ -82,6 +82,10 @@ def test_every_algorithm_has_a_reference_task():
         assert harness.TASKS[algo].env_id == "CartPole-v1"
     for algo in ("ddpg", "td3", "sac", "mbrl", "me_trpo", "mb_mpo"):
         assert harness.TASKS[algo].env_id == "Pendulum-v1"
+    from fdrl_lib.algos import mb_mpo, mbrl, me_trpo
+
+    for name, module in (("mbrl", mbrl), ("me_trpo", me_trpo), ("mb_mpo", mb_mpo)):
+        assert harness.TASKS[name].max_steps == module.Config().total_steps  # their own budget
 
 
 def test_warm_up_pays_the_first_optimizer_import_before_any_clock_starts():
