@@ -86,8 +86,17 @@ if __name__ == "__main__":
     if sys.argv[1] == "run":
         print(json.dumps(run(sys.argv[2], int(sys.argv[3]))), flush=True)
     elif sys.argv[1] == "seeds":  # seeds 0..N-1 of each algorithm, in sequence, one process
+        import os
+
+        from fdrl_lib import lectures
+
+        load, start, cpu = os.getloadavg()[0], time.perf_counter(), time.process_time()
         for algo in sys.argv[2].split(","):
             for seed in range(int(sys.argv[3])):
                 print(json.dumps(run(algo, seed)), flush=True)
+        timing = lectures.measured(time.perf_counter() - start, time.process_time() - cpu, load)
+        command = f"benchmarks/lecture6_reference.py seeds {sys.argv[2]} {sys.argv[3]}"
+        lectures.record(command, timing)
+        lectures.refresh()
     else:
         print(summarise(sys.argv[2:]))

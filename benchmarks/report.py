@@ -41,6 +41,9 @@ BARS: dict[str, tuple[float | None, float | None, str]] = {
     "ddpg": (1.0, 0.25, "issue 18"),
     "td3": (1.0, 0.25, "issue 18"),
     "sac": (1.0, 0.25, "issue 18"),
+    # against our own PPO: a tenth of its real env steps (mb_mpo's are reported, with no bar)
+    "mbrl": (0.1, None, "issue 19"),
+    "me_trpo": (0.1, None, "issue 19"),
 }
 # The peer's class for each algorithm, as the table names it.
 PEER_NAMES = {
@@ -91,7 +94,7 @@ def rows(results: Path = RESULTS) -> list[list[str]]:
         ]
         ratio_cells, verdict = ["-", "-"], "no peer"
         if peer:
-            label = PEER_NAMES.get(algo, f"SB3 {algo.upper()}")
+            label = "our PPO" if peer_name == "ppo" else PEER_NAMES.get(algo, f"SB3 {algo.upper()}")
             row += [
                 f"{label}: {sum(r['solved'] for r in peer)}/{len(peer)}, "
                 f"{_spread([r['steps'] for r in peer if r['solved']], '{:,.0f}')} steps, "
