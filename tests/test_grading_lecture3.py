@@ -179,3 +179,15 @@ def test_the_grader_scores_solution_blank_and_bugs(graded):
         assert part_scores(graded[name]) == {**FULL, number: 0.0}, name
         failed = [c for p in graded[name].parts for c in p.cases if c.earned == 0]
         assert failed and all(words in c.message for c in failed), name
+
+
+def test_a_reward_to_go_that_never_restarts_at_an_episode_end_is_named():
+    """3.1's input is ``episode_ends``: the cross-episode variant must blank it too."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "reward_to_go")
+    old = "        if episode_ends[t]:\n            running = 0.0"
+    assert old in cell.source, "the solution changed, update the bug"
+    cell.source = cell.source.replace(old, "        pass")
+    scores, messages = score_in_process(LECTURE, notebook_functions(nb))
+    assert scores == {**FULL, "3.1": 0.0}
+    assert messages and all("your sum runs across an episode end" in m for m in messages), messages

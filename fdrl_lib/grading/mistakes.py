@@ -78,7 +78,7 @@ SUM_CROSSES_EPISODE_END = Mistake(
     "sum_crosses_episode_end",
     "your sum runs across an episode end: rewards (or errors) after terminated/truncated belong "
     "to the next episode; restart the sum at every episode boundary",
-    inputs=lambda inputs: _falses(inputs, "terminated", "truncated"),
+    inputs=lambda inputs: _falses(inputs, "terminated", "truncated", "episode_ends"),
 )
 GRADIENT_INTO_TARGET = Mistake(
     "gradient_into_target",
