@@ -56,7 +56,7 @@ def run(algo: str, seed: int) -> dict:
 
 def summarise(paths: list[str]) -> str:
     rows = [json.loads(line) for p in paths for line in Path(p).read_text().splitlines() if line]
-    rows = [r for r in rows if "curve" in r]
+    rows = sorted((r for r in rows if "curve" in r), key=lambda r: (r["algo"], r["seed"]))
     curves: dict[str, list] = {}
     summary: dict[str, dict] = {}
     lines = [

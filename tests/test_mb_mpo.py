@@ -130,3 +130,15 @@ def test_meta_trpo_step_keeps_theta_when_no_step_improves():
     assert stats["backtracks"] == -1
     for p, q in zip(net.parameters(), before, strict=True):
         torch.testing.assert_close(p.detach(), q)
+
+
+@pytest.mark.slow
+def test_mb_mpo_defaults_solve_pendulum_in_a_thousand_real_steps():
+    # Config() defaults, seed 3: the first evaluation (five real episodes, one per adapted policy)
+    # reaches the stop, about 40 CPU seconds (benchmarks/results/model_based.solves.md); judged
+    # on fresh episodes, not the kept evaluation
+    from fdrl_lib.training import evaluate
+
+    result = mb_mpo.train("Pendulum-v1", seed=3, progress=False)
+    assert result.kept_step <= 1_000
+    assert evaluate(result.policy, "Pendulum-v1", episodes=10, seed=123) >= -200

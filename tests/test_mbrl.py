@@ -298,7 +298,8 @@ def test_start_states_take_their_share_from_the_real_episode_starts():
 @pytest.mark.slow
 def test_mbrl_defaults_solve_pendulum_in_a_thousand_real_steps():
     # Config() defaults, seed 2: one evaluation (5 real episodes) reaches the stop, about 45 CPU
-    # seconds (benchmarks/results/mbrl.md); judged on fresh episodes, not the kept evaluation
+    # seconds (benchmarks/results/model_based.solves.md); judged on fresh episodes, not the kept
+    # evaluation
     from fdrl_lib.training import evaluate
 
     result = mbrl.train("Pendulum-v1", seed=2, progress=False)

@@ -281,7 +281,7 @@ def draw_learning_curves(curves: dict[str, list], reference: dict[str, Any] | No
     ax.axhline(-200, color="k", ls=":", lw=1, label="solved (-200)")
     ax.set_xscale("log")
     ax.set_xlabel("real env steps")
-    ax.set_ylabel("evaluation return (10 episodes)")
+    ax.set_ylabel("training-time evaluation return")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
