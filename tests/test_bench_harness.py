@@ -123,8 +123,7 @@ def test_parallel_jobs_give_the_same_runs_as_one_process(tmp_path):
     """Same seed, same result, whether the seeds run one after another or in processes."""
     import json
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import run as bench_run
+    import run as bench_run  # benchmarks/run.py (benchmarks/ is on the path, above)
 
     for jobs in (1, 2):
         bench_run.benchmark("vpg", 2, None, tmp_path / f"jobs{jobs}", max_steps=2_000, jobs=jobs)

@@ -95,6 +95,10 @@ def test_mb_mpo_train_smoke_collects_with_adapted_policies_and_keeps_a_policy(tm
     result = mb_mpo.train("Pendulum-v1", config, seed=0, progress=False)
     assert result.kept_step in (400, 800)
     assert {"adapted_return", "imagined_return", "model_loss"} <= set(result.logs)
+    # per real iteration: the share of meta-steps the line search accepted, and their mean KL
+    assert result.logs["meta_accepted"] and result.logs["meta_kl"]
+    assert all(0.0 <= share <= 1.0 for _, share in result.logs["meta_accepted"])
+    assert all(0.0 <= kl <= config.max_kl for _, kl in result.logs["meta_kl"])
     assert np.isfinite(result.policy(np.zeros(3, dtype=np.float32))).all()
     loaded = mb_mpo.load(result.save(tmp_path / "mb_mpo.pt"))
     np.testing.assert_array_equal(loaded.policy(np.ones(3)), result.policy(np.ones(3)))

@@ -182,6 +182,7 @@ def train(
                 # Train all models using D
                 fit = dynamics.fit_dynamics(model, *data.arrays(), model_rng, c.fit_settings())
                 monitor.log(step, model_loss=float(np.mean(fit["holdout_loss"])))
+                meta_steps = []  # the TRPO meta-steps' diagnostics, this iteration
                 for _ in range(c.policy_iterations):
                     inner, outer = [], []
                     for k in range(c.K):
@@ -209,7 +210,7 @@ def train(
                             )
                         )
                     # theta <- theta + beta grad (1/K) sum_k J_k(theta'_k), using the T'_k
-                    meta_trpo_step(net, inner, outer, c.alpha, trpo_config)
+                    meta_steps.append(meta_trpo_step(net, inner, outer, c.alpha, trpo_config))
                     obs = torch.cat([b["obs"] for b in inner + outer])
                     returns = torch.cat([b["returns"] for b in inner + outer])
                     value_loss = trpo.fit_value(
@@ -219,6 +220,8 @@ def train(
                     step, value_loss=value_loss,
                     imagined_return=float(np.mean([b["episode_return"] for b in inner])),
                     adapted_return=float(np.mean([b["episode_return"] for b in outer])),
+                    meta_kl=float(np.mean([m["kl"] for m in meta_steps])),
+                    meta_accepted=float(np.mean([m["backtracks"] >= 0 for m in meta_steps])),
                 )  # fmt: skip
                 if monitor.after_update(step, policy, [net]):
                     break
