@@ -88,6 +88,32 @@ def grade_fixtures(folder, write_all, exercise: str, limits) -> dict:
     return {report.learner: report for report in reports}
 
 
+def grade_built(tmp_path_factory, exercise: str, limits, solution, blank, built: dict) -> dict:
+    """The solution notebook, the untouched exercise (learner ``"blank"``) and each built
+    notebook (learner name -> notebook) graded as one batch by :func:`grade_fixtures`."""
+    import nbformat
+
+    def write_all(folder) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        every = {
+            **built,
+            "solution": nbformat.read(solution, as_version=4),
+            "blank": nbformat.read(blank, as_version=4),
+        }
+        for name, nb in every.items():
+            nbformat.write(nb, folder / f"{name}.ipynb")
+
+    return grade_fixtures(tmp_path_factory.mktemp(exercise), write_all, exercise, limits)
+
+
+def assert_loses_only(report, full: dict, number: str, words: str) -> None:
+    """``report`` scores full points on every exercise but ``number``, which scores 0, and the
+    message of each failed case contains ``words``."""
+    assert part_scores(report) == {**full, number: 0.0}, report.learner
+    failed = [c for p in report.parts for c in p.cases if c.earned == 0]
+    assert failed and all(words in c.message for c in failed), (report.learner, failed)
+
+
 def part_scores(report) -> dict[str, float]:
     """Exercise number -> points earned, for one graded report."""
     return {part.number: part.score for part in report.parts}

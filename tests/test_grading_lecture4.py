@@ -16,7 +16,8 @@ import nbformat
 import numpy as np
 import pytest
 from conftest import (
-    grade_fixtures,
+    assert_loses_only,
+    grade_built,
     notebook_functions,
     part_scores,
     score_in_process,
@@ -329,29 +330,17 @@ def _uses_library() -> nbformat.NotebookNode:
     return nb
 
 
-def _write_all(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in BUGS:
-        nbformat.write(_build(name), folder / f"{name}.ipynb")
-    nbformat.write(_uses_library(), folder / "uses_library.ipynb")
-    nbformat.write(nbformat.read(SOLUTION, as_version=4), folder / "solution.ipynb")
-    nbformat.write(nbformat.read(EXERCISE, as_version=4), folder / "blank.ipynb")
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("lecture4")
-    return grade_fixtures(folder, _write_all, "04_trpo_ppo", LIMITS)
+    built = {name: _build(name) for name in BUGS}
+    built["uses_library"] = _uses_library()
+    return grade_built(tmp_path_factory, "04_trpo_ppo", LIMITS, SOLUTION, EXERCISE, built)
 
 
 @pytest.mark.xdist_group("grading_lecture4")
 def test_the_grader_scores_solution_blank_bugs_and_the_library_call(graded):
     assert part_scores(graded["solution"]) == FULL, graded["solution"].to_dict()
     assert graded["blank"].score == 0
-    for name, (_, _, _, number, words) in BUGS.items():
-        assert part_scores(graded[name]) == {**FULL, number: 0.0}, name
-        failed = [c for p in graded[name].parts for c in p.cases if c.earned == 0]
-        assert failed and all(words in c.message for c in failed), name
-    assert part_scores(graded["uses_library"]) == {**FULL, "4.2": 0.0}
-    failed = [c for p in graded["uses_library"].parts for c in p.cases if c.earned == 0]
-    assert failed and all("not available" in c.message for c in failed), failed
+    for name, (*_, number, words) in BUGS.items():
+        assert_loses_only(graded[name], FULL, number, words)
+    assert_loses_only(graded["uses_library"], FULL, "4.2", "not available")

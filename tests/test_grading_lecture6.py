@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import (
-    grade_fixtures,
+    assert_loses_only,
+    grade_built,
     notebook_functions,
     part_scores,
     score_in_process,
@@ -175,25 +176,15 @@ def test_each_bug_loses_exactly_its_points_and_the_feedback_names_it(name):
 # --- real kernels ------------------------------------------------------------------------------
 
 
-def _write_all(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in BUGS:
-        nbformat.write(_build(name), folder / f"{name}.ipynb")
-    nbformat.write(nbformat.read(SOLUTION, as_version=4), folder / "solution.ipynb")
-    nbformat.write(nbformat.read(EXERCISE, as_version=4), folder / "blank.ipynb")
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("lecture6")
-    return grade_fixtures(folder, _write_all, "06_model_based", LIMITS)
+    built = {name: _build(name) for name in BUGS}
+    return grade_built(tmp_path_factory, "06_model_based", LIMITS, SOLUTION, EXERCISE, built)
 
 
 @pytest.mark.xdist_group("grading_lecture6")
 def test_the_grader_scores_solution_blank_and_bugs(graded):
     assert part_scores(graded["solution"]) == FULL, graded["solution"].to_dict()
     assert graded["blank"].score == 0
-    for name, (_, _, number, words) in BUGS.items():
-        assert part_scores(graded[name]) == {**FULL, number: 0.0}, name
-        failed = [c for p in graded[name].parts for c in p.cases if c.earned == 0]
-        assert failed and all(words in c.message for c in failed), name
+    for name, (*_, number, words) in BUGS.items():
+        assert_loses_only(graded[name], FULL, number, words)
